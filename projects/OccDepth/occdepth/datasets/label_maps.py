@@ -1,0 +1,70 @@
+"""Class tables of the benchmarks: names, raw-id maps, frequencies, colours."""
+import numpy as np
+
+# yapf: disable
+SEMANTICKITTI_CLASSES = (
+    'empty', 'car', 'bicycle', 'motorcycle', 'truck', 'other-vehicle',
+    'person', 'bicyclist', 'motorcyclist', 'road', 'parking', 'sidewalk',
+    'other-ground', 'building', 'fence', 'vegetation', 'trunk', 'terrain',
+    'pole', 'traffic-sign')
+
+# learning_map of semantic-kitti.yaml: raw id -> training id. Raw ids mapped
+# to 0 here other than raw 0 itself (unlabeled, outlier, other-structure,
+# other-object) are ignored (255) by the SSC benchmark.
+SEMANTICKITTI_LEARNING_MAP = {
+    0: 0, 1: 0, 10: 1, 11: 2, 13: 5, 15: 3, 16: 5, 18: 4, 20: 5, 30: 6,
+    31: 7, 32: 8, 40: 9, 44: 10, 48: 11, 49: 12, 50: 13, 51: 14, 52: 0,
+    60: 9, 70: 15, 71: 16, 72: 17, 80: 18, 81: 19, 99: 0, 252: 1, 253: 7,
+    254: 6, 255: 8, 256: 5, 257: 5, 258: 4, 259: 5
+}
+
+SEMANTICKITTI_LEARNING_MAP_INV = {
+    0: 0, 1: 10, 2: 11, 3: 15, 4: 18, 5: 20, 6: 30, 7: 31, 8: 32, 9: 40,
+    10: 44, 11: 48, 12: 49, 13: 50, 14: 51, 15: 70, 16: 71, 17: 72, 18: 80,
+    19: 81
+}
+
+# Voxel counts per class over the training split (MonoScene / OccDepth).
+SEMANTICKITTI_CLASS_FREQUENCIES = (
+    5.41773033e09, 1.57835390e07, 1.25136e05, 1.18809e05, 6.46799e05,
+    8.21951e05, 2.62978e05, 2.83696e05, 2.04750e05, 6.16887030e07,
+    4.50296100e06, 4.48836500e07, 2.26992300e06, 5.68402180e07,
+    1.57196520e07, 1.58442623e08, 2.06162300e06, 3.69705220e07,
+    1.15198800e06, 3.34146000e05)
+
+SEMANTICKITTI_PALETTE = (
+    (0, 0, 0), (100, 150, 245), (100, 230, 245), (30, 60, 150),
+    (80, 30, 180), (100, 80, 250), (255, 30, 30), (255, 40, 200),
+    (150, 30, 90), (255, 0, 255), (255, 150, 255), (75, 0, 75),
+    (175, 0, 75), (255, 200, 0), (255, 120, 50), (0, 175, 0),
+    (135, 60, 0), (150, 240, 80), (255, 240, 150), (255, 0, 0))
+
+# yapf: enable
+
+IGNORE_INDEX = 255
+
+
+def semantickitti_remap_lut() -> np.ndarray:
+    """Lookup table raw id -> training id, as the benchmark builds it.
+
+    Every raw id that is absent from the learning map, or maps to 0 without
+    being 0, becomes 255 (ignored). The table covers every uint16 value.
+    """
+    lut = np.full(65536, IGNORE_INDEX, dtype=np.uint8)
+    for raw, train in SEMANTICKITTI_LEARNING_MAP.items():
+        lut[raw] = train if train != 0 else IGNORE_INDEX
+    lut[0] = 0
+    return lut
+
+
+def semantickitti_inverse_lut() -> np.ndarray:
+    """Lookup table training id -> raw id (for submissions), uint16."""
+    lut = np.zeros(len(SEMANTICKITTI_LEARNING_MAP_INV), dtype=np.uint16)
+    for train, raw in SEMANTICKITTI_LEARNING_MAP_INV.items():
+        lut[train] = raw
+    return lut
+
+
+def class_weights_from_frequencies(freq) -> np.ndarray:
+    """Class weights ``1 / ln(f + 0.001)`` of MonoScene / OccDepth."""
+    return 1.0 / np.log(np.asarray(freq, dtype=np.float64) + 0.001)

@@ -1,0 +1,3 @@
+from .hooks import LossWeightDecayHook
+
+__all__ = ['LossWeightDecayHook']

@@ -1,0 +1,266 @@
+"""3D UNet, context prior and (decoupled) SSC head with its losses."""
+import math
+from typing import Any, Dict, Optional, Sequence
+
+import torch
+from mmdet3d.registry import MODELS
+from mmengine.model import BaseModule
+from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
+
+from ..losses import ssc_losses
+from .blocks3d import (Downsample, Process, SegmentationHead,
+                       SegmentationHeadCascade, Upsample)
+from .context_prior import CPMegaVoxels
+
+LOSS_NAMES = ('ce', 'sem_scal', 'geo_scal', 'frustum', 'relation', 'occ')
+VARIANTS = ('kitti', 'nyu')
+
+
+@MODELS.register_module()
+class SSCHead(BaseModule):
+    """OccDepth 3D network: UNet3D with CRP and the SSC head.
+
+    ``l1`` is the input volume ``(B, F, X, Y, Z)``::
+
+        process_l1: Process(F, [1,2,3]) -> Downsample     -> l2 (2F, /2)
+        process_l2: Process(2F, [1,2,3]) -> Downsample    -> l3 (4F, /4)
+        CP_mega_voxels (context_prior)                    -> l3 (4F, /4)
+        up_13_l2: Upsample(4F -> 2F) + l2
+        up_12_l1: Upsample(2F -> F) + l1
+        up_l1_lfull ('kitti' only): Upsample(F -> F/2) for project_scale 2,
+            a stride-1 transposed conv block for project_scale 1
+        ssc_head: SegmentationHead[Cascade](in, in, num_classes, [1,2,3])
+
+    The ``'nyu'`` variant has no ``up_l1_lfull`` and predicts at the input
+    resolution from ``F`` channels. Sub-module names are those of the
+    reference KITTI network; the reference NYU names map as
+    ``process_1_4 -> process_l1``, ``process_1_8 -> process_l2``,
+    ``up_1_16_1_8 -> up_13_l2``, ``up_1_8_1_4 -> up_12_l1`` and
+    ``ssc_head_1_4 -> ssc_head``.
+
+    Args:
+        in_channels: Channels ``F`` of the input volume (a multiple of 4).
+        num_classes: Semantic classes, 0 being empty.
+        variant: ``'kitti'`` or ``'nyu'``.
+        grid_size: Spatial size ``(X, Y, Z)`` of the input volume; needed by
+            the context prior, which is built for ``ceil(size / 4)``.
+        project_scale: Output / input resolution ratio of the ``'kitti'``
+            variant (2 or 1); ``'nyu'`` requires 1.
+        context_prior: Build the CRP and return ``relation_logits``.
+        n_relations: CRP relations (4, or 2 for the binary variant).
+        decoupled: Use the decoupled occupancy -> semantics head and return
+            ``occ_logits``; otherwise a plain segmentation head.
+        class_weights: Weights of the semantic cross-entropy (``None``:
+            uniform).
+        occ_class_weights: Empty / occupied weights of the occupancy
+            cross-entropy (``None``: uniform).
+        frustum_size: Image cells per side of the frustum proportion loss.
+        loss_weights: Multiplier of each loss term; a term whose key is
+            absent or whose weight is 0 is not computed. Keys: ``ce``,
+            ``sem_scal``, ``geo_scal``, ``frustum``, ``relation``, ``occ``.
+            ``None`` means all six with weight 1.
+        bn_momentum: Momentum of the UNet's BatchNorm3d layers.
+        with_cp: Gradient checkpointing of the UNet stages and the head
+            (saves memory, costs a second forward of each stage; BatchNorm
+            running statistics are updated twice per step).
+        init_cfg: mmengine initialisation config.
+    """
+
+    def __init__(self,
+                 in_channels: int,
+                 num_classes: int,
+                 variant: str = 'kitti',
+                 grid_size: Optional[Sequence[int]] = None,
+                 project_scale: int = 2,
+                 context_prior: bool = True,
+                 n_relations: int = 4,
+                 decoupled: bool = True,
+                 class_weights: Optional[Sequence[float]] = None,
+                 occ_class_weights: Optional[Sequence[float]] = None,
+                 frustum_size: int = 8,
+                 loss_weights: Optional[Dict[str, float]] = None,
+                 bn_momentum: float = 0.1,
+                 with_cp: bool = False,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        if variant not in VARIANTS:
+            raise ValueError(
+                f'SSCHead: variant must be one of {VARIANTS}, got {variant!r}')
+        if in_channels % 4:
+            raise ValueError('SSCHead: in_channels must be a multiple of 4, '
+                             f'got {in_channels}')
+        if variant == 'kitti' and project_scale not in (1, 2):
+            raise ValueError('SSCHead: project_scale must be 1 or 2, got '
+                             f'{project_scale}')
+        if variant == 'nyu' and project_scale != 1:
+            raise ValueError('SSCHead: the nyu variant predicts at the input '
+                             f'resolution, project_scale must be 1, got '
+                             f'{project_scale}')
+        if loss_weights is None:
+            loss_weights = {name: 1.0 for name in LOSS_NAMES}
+        unknown = set(loss_weights) - set(LOSS_NAMES)
+        if unknown:
+            raise ValueError(f'SSCHead: unknown loss_weights keys '
+                             f'{sorted(unknown)}, expected among {LOSS_NAMES}')
+        self.variant = variant
+        self.num_classes = num_classes
+        self.context_prior = context_prior
+        self.n_relations = n_relations
+        self.decoupled = decoupled
+        self.frustum_size = frustum_size
+        self.loss_weights = dict(loss_weights)
+        self.with_cp = with_cp
+        self.register_buffer(
+            'class_weights',
+            self._weights(class_weights, num_classes),
+            persistent=False)
+        self.register_buffer(
+            'occ_class_weights',
+            self._weights(occ_class_weights, 2),
+            persistent=False)
+
+        feat = in_channels
+        self.process_l1 = nn.Sequential(
+            Process(feat, (1, 2, 3), bn_momentum),
+            Downsample(feat, bn_momentum))
+        self.process_l2 = nn.Sequential(
+            Process(feat * 2, (1, 2, 3), bn_momentum),
+            Downsample(feat * 2, bn_momentum))
+        self.up_13_l2 = Upsample(feat * 4, feat * 2, 2, bn_momentum)
+        self.up_12_l1 = Upsample(feat * 2, feat, 2, bn_momentum)
+        if variant == 'kitti':
+            self.up_l1_lfull = Upsample(feat, feat // 2, project_scale,
+                                        bn_momentum)
+            head_channels = feat // 2
+        else:
+            head_channels = feat
+        head = SegmentationHeadCascade if decoupled else SegmentationHead
+        self.ssc_head = head(head_channels, head_channels, num_classes,
+                             (1, 2, 3))
+        if context_prior:
+            if grid_size is None or len(grid_size) != 3:
+                raise ValueError('SSCHead: context_prior needs the input '
+                                 f'grid_size (X, Y, Z), got {grid_size}')
+            crp_size = [math.ceil(s / 4) for s in grid_size]
+            self.CP_mega_voxels = CPMegaVoxels(
+                feat * 4, crp_size, n_relations, bn_momentum=bn_momentum)
+
+    @staticmethod
+    def _weights(weights: Optional[Sequence[float]],
+                 num: int) -> Optional[Tensor]:
+        if weights is None:
+            return None
+        weights = torch.as_tensor(weights, dtype=torch.float32)
+        if weights.shape != (num, ):
+            raise ValueError(f'SSCHead: expected {num} class weights, got '
+                             f'shape {tuple(weights.shape)}')
+        return weights
+
+    def _run(self, module: nn.Module, x: Tensor) -> Any:
+        if self.with_cp and self.training and torch.is_grad_enabled():
+            return checkpoint(module, x, use_reentrant=False)
+        return module(x)
+
+    def forward(self, x3d: Tensor) -> Dict[str, Tensor]:
+        """Predict the scene.
+
+        Args:
+            x3d: ``(B, F, X, Y, Z)`` voxel features.
+
+        Returns:
+            dict with ``ssc_logits`` ``(B, num_classes, X', Y', Z')``,
+            ``occ_logits`` ``(B, 2, X', Y', Z')`` when decoupled and
+            ``relation_logits`` ``(B, R, M, N)`` with the context prior.
+        """
+        outputs = {}
+        x_l1 = x3d
+        x_l2 = self._run(self.process_l1, x_l1)
+        x_l3 = self._run(self.process_l2, x_l2)
+        if self.context_prior:
+            x_l3, outputs['relation_logits'] = self._run(
+                self.CP_mega_voxels, x_l3)
+        x = self._run(self.up_13_l2, x_l3) + x_l2
+        x = self._run(self.up_12_l1, x) + x_l1
+        if self.variant == 'kitti':
+            x = self._run(self.up_l1_lfull, x)
+        if self.decoupled:
+            outputs['ssc_logits'], outputs['occ_logits'] = self._run(
+                self.ssc_head, x)
+        else:
+            outputs['ssc_logits'] = self._run(self.ssc_head, x)
+        return outputs
+
+    def _weight(self, name: str) -> float:
+        return float(self.loss_weights.get(name, 0.0))
+
+    @property
+    def uses_frustum_cells(self) -> bool:
+        """Whether :meth:`loss` computes the frustum proportion loss."""
+        return self._weight('frustum') != 0
+
+    @property
+    def uses_relation_targets(self) -> bool:
+        """Whether :meth:`loss` needs the 1:8 labels (relation loss)."""
+        return self.context_prior and self._weight('relation') != 0
+
+    def loss(self,
+             outputs: Dict[str, Tensor],
+             gt_occ: Tensor,
+             gt_occ_1_8: Optional[Tensor] = None,
+             frustum_cells: Optional[Tensor] = None) -> Dict[str, Tensor]:
+        """Weighted SSC losses.
+
+        Args:
+            outputs: The dict returned by :meth:`forward`.
+            gt_occ: ``(B, X', Y', Z')`` labels at the output resolution,
+                255 = ignored.
+            gt_occ_1_8: ``(B, x, y, z)`` labels at the CRP resolution;
+                required when the relation loss is configured.
+            frustum_cells: ``(B, V, X'*Y'*Z')`` image cell of every output
+                voxel per view, -1 outside; required when the frustum
+                proportion loss is configured.
+
+        Returns:
+            dict of weighted losses among ``loss_ce``, ``loss_sem_scal``,
+            ``loss_geo_scal``, ``loss_frustum``, ``loss_relation`` and
+            ``loss_occ``.
+        """
+        logits = outputs['ssc_logits']
+        if tuple(gt_occ.shape) != (logits.shape[:1] + logits.shape[2:]):
+            raise ValueError(f'SSCHead.loss: gt_occ of shape '
+                             f'{tuple(gt_occ.shape)} for ssc_logits of shape '
+                             f'{tuple(logits.shape)}')
+        target = gt_occ.long()
+        losses = {}
+        if self._weight('ce'):
+            losses['loss_ce'] = self._weight('ce') * ssc_losses.ce_ssc_loss(
+                logits, target, self.class_weights)
+        if self._weight('sem_scal'):
+            losses['loss_sem_scal'] = self._weight(
+                'sem_scal') * ssc_losses.sem_scal_loss(logits, target)
+        if self._weight('geo_scal'):
+            losses['loss_geo_scal'] = self._weight(
+                'geo_scal') * ssc_losses.geo_scal_loss(logits, target)
+        if self._weight('frustum') and frustum_cells is None:
+            raise ValueError('SSCHead.loss: the frustum proportion loss is '
+                             'configured but no frustum_cells were given')
+        if self.uses_relation_targets and gt_occ_1_8 is None:
+            raise ValueError('SSCHead.loss: the relation loss is configured '
+                             'but the samples carry no gt_occ_1_8 (add the '
+                             '1:8 labels to the pipeline)')
+        if self._weight('frustum'):
+            losses['loss_frustum'] = self._weight(
+                'frustum') * ssc_losses.frustum_proportion_loss(
+                    logits, target, frustum_cells, self.frustum_size**2)
+        if self.uses_relation_targets:
+            rel_targets = ssc_losses.compute_relation_targets(
+                gt_occ_1_8, self.n_relations)
+            losses['loss_relation'] = self._weight(
+                'relation') * ssc_losses.relation_loss(
+                    outputs['relation_logits'], rel_targets)
+        if self._weight('occ') and 'occ_logits' in outputs:
+            losses['loss_occ'] = self._weight(
+                'occ') * ssc_losses.occupancy_loss(
+                    outputs['occ_logits'], target, self.occ_class_weights)
+        return losses

@@ -1,0 +1,216 @@
+"""OccDepth: stereo (or RGB-D) images -> semantic voxel grid.
+
+The segmentor wires the parts of the paper (Sec. 3):
+
+1. ``backbone``: 2D multi-scale features of every view;
+2. ``view_transformer``: Stereo-SFA lifts them to the projected voxel grid;
+3. ``depth_head`` (optional, OAD): a per-view depth distribution sampled into
+   the voxels multiplies the SFA volume; stereo-depth distillation trains it;
+4. ``occ_head``: 3D UNet + CRP + decoupled occupancy/semantic head and the
+   SSC losses.
+
+All camera geometry is computed here once per batch, on the model's device,
+from the ``cam2img``, ``lidar2cam`` and ``ida_mat`` metainfo of the samples.
+"""
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+from mmdet3d.registry import MODELS
+from mmengine.model import BaseModel
+from torch import Tensor
+
+from .utils import geometry
+
+ForwardResults = Union[Dict[str, Tensor], List, Tuple[Tensor, ...]]
+
+
+@MODELS.register_module()
+class OccDepth(BaseModel):
+    """The OccDepth semantic scene completion model.
+
+    Args:
+        backbone: Config of the 2D backbone (``EfficientNetUNet2D``).
+        view_transformer: Config of the 2D->3D lifting (``StereoSFA``).
+        occ_head: Config of the 3D network and losses (``SSCHead``).
+        depth_head: Config of the OAD depth head, or None to disable OAD.
+        grid_size: Output grid ``(X, Y, Z)``.
+        voxel_size: Output voxel edge in metres.
+        voxel_origin: Voxel-frame coordinates of the grid's min corner.
+        depth_scale: Factor applied with the OAD voxel weight (the reference
+            multiplies by 100 so that a uniform 1/D distribution is ~1).
+        data_preprocessor: Config of ``SSCDataPreprocessor``.
+        init_cfg: Initialisation config.
+    """
+
+    def __init__(self,
+                 backbone: Dict,
+                 view_transformer: Dict,
+                 occ_head: Dict,
+                 depth_head: Optional[Dict] = None,
+                 grid_size: Sequence[int] = (256, 256, 32),
+                 voxel_size: float = 0.2,
+                 voxel_origin: Sequence[float] = (0.0, -25.6, -2.0),
+                 depth_scale: float = 100.0,
+                 data_preprocessor: Optional[Dict] = None,
+                 init_cfg: Optional[Dict] = None) -> None:
+        super().__init__(
+            data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.backbone = MODELS.build(backbone)
+        self.view_transformer = MODELS.build(view_transformer)
+        self.depth_head = MODELS.build(depth_head) if depth_head else None
+        self.occ_head = MODELS.build(occ_head)
+        self.grid_size = tuple(grid_size)
+        self.voxel_size = float(voxel_size)
+        self.voxel_origin = tuple(voxel_origin)
+        self.depth_scale = depth_scale
+
+        out_scales = tuple(self.backbone.out_scales)
+        missing = [
+            s for s in self.view_transformer.scales if s not in out_scales
+        ]
+        if self.depth_head is not None and (self.depth_head.feature_stride
+                                            not in out_scales):
+            missing.append(self.depth_head.feature_stride)
+        if missing:
+            raise ValueError(f'backbone.out_scales {out_scales} lacks the '
+                             f'feature scale(s) {missing} used by the view '
+                             'transformer / depth head')
+
+    # ------------------------------------------------------------------
+    # geometry
+    # ------------------------------------------------------------------
+    def _stack_meta(self, data_samples: Sequence, key: str) -> Tensor:
+        try:
+            values = [
+                torch.as_tensor(s.metainfo[key], dtype=torch.float64)
+                for s in data_samples
+            ]
+        except KeyError as exc:
+            raise KeyError(f'data sample metainfo lacks {key!r}, needed for '
+                           'the camera geometry') from exc
+        return torch.stack(values).to(self.data_preprocessor.device)
+
+    def camera_geometry(self, data_samples: Sequence,
+                        num_views: int) -> Dict[str, Tensor]:
+        """Per-batch camera matrices on the model's device.
+
+        Returns:
+            dict with ``cam2img`` (B, V, 4, 4) and ``lidar2img`` (B, V, 4, 4)
+            (voxel frame -> augmented image pixels), float64.
+        """
+        cam2img = geometry.to_4x4(self._stack_meta(data_samples, 'cam2img'))
+        lidar2cam = self._stack_meta(data_samples, 'lidar2cam')
+        if 'ida_mat' in data_samples[0].metainfo:
+            ida = self._stack_meta(data_samples, 'ida_mat')
+            ida = ida.unsqueeze(1).expand(-1, num_views, -1, -1)
+        else:
+            ida = None
+        if cam2img.shape[1] != num_views or lidar2cam.shape[1] != num_views:
+            raise ValueError(f'the images have {num_views} view(s) but the '
+                             f'calibration has {cam2img.shape[1]} cam2img '
+                             f'and {lidar2cam.shape[1]} lidar2cam matrices')
+        return dict(
+            cam2img=cam2img,
+            lidar2img=geometry.build_lidar2img(cam2img, lidar2cam, ida))
+
+    def frustum_cells(self, lidar2img: Tensor,
+                      img_hw: Sequence[int]) -> Tensor:
+        """Local-frustum cell of every output voxel in every view.
+
+        Returns:
+            Long tensor (B, V, X * Y * Z), -1 where the voxel is not seen.
+        """
+        centers = geometry.voxel_centers(
+            self.grid_size,
+            self.voxel_size,
+            self.voxel_origin,
+            device=lidar2img.device)
+        uv, depth = geometry.project_points(centers, lidar2img)
+        pix = geometry.round_pixels(uv)
+        fov = geometry.in_image(pix, depth, img_hw)
+        return geometry.frustum_cells(pix, fov, img_hw,
+                                      self.occ_head.frustum_size)
+
+    # ------------------------------------------------------------------
+    # forward passes
+    # ------------------------------------------------------------------
+    def extract_feat(self, imgs: Tensor,
+                     data_samples: Sequence) -> Dict[str, Tensor]:
+        """Images -> 3D head outputs (and the OAD depth distribution)."""
+        img_hw = imgs.shape[-2:]
+        geo = self.camera_geometry(data_samples, imgs.shape[1])
+        feats = self.backbone(imgs)
+        by_scale = dict(zip(self.backbone.out_scales, feats))
+        x3d = self.view_transformer(
+            [by_scale[s] for s in self.view_transformer.scales],
+            geo['lidar2img'], img_hw)
+        outputs = {}
+        if self.depth_head is not None:
+            depth_prob, voxel_weight = self.depth_head(
+                by_scale[self.depth_head.feature_stride], geo['cam2img'],
+                geo['lidar2img'], img_hw)
+            x3d = x3d * (voxel_weight * self.depth_scale)
+            outputs['depth_prob'] = depth_prob
+        outputs.update(self.occ_head(x3d))
+        outputs['lidar2img'] = geo['lidar2img']
+        return outputs
+
+    @staticmethod
+    def _stack_field(data_samples: Sequence, key: str) -> Optional[Tensor]:
+        if not all(hasattr(s, key) for s in data_samples):
+            return None
+        return torch.stack([getattr(s, key) for s in data_samples])
+
+    def loss(self, inputs: Dict[str, Tensor],
+             data_samples: Sequence) -> Dict[str, Tensor]:
+        """Forward with every configured loss, each returned by name."""
+        imgs = inputs['imgs']
+        outputs = self.extract_feat(imgs, data_samples)
+        gt_occ = self._stack_field(data_samples, 'gt_occ')
+        if gt_occ is None:
+            raise ValueError('training needs gt_occ on every data sample '
+                             '(is the split a test split without labels?)')
+        gt_occ_1_8 = self._stack_field(data_samples, 'gt_occ_1_8')
+        if gt_occ_1_8 is not None:
+            gt_occ_1_8 = gt_occ_1_8.long()
+        cells = None
+        if self.occ_head.uses_frustum_cells:
+            cells = self.frustum_cells(outputs['lidar2img'], imgs.shape[-2:])
+        losses = self.occ_head.loss(outputs, gt_occ.long(), gt_occ_1_8, cells)
+        if self.depth_head is not None:
+            gt_depth = self._stack_field(data_samples, 'gt_depth')
+            if gt_depth is not None:
+                losses.update(
+                    self.depth_head.loss(outputs['depth_prob'], gt_depth))
+        return losses
+
+    def predict(self, inputs: Dict[str, Tensor],
+                data_samples: Sequence) -> List:
+        """Predict the voxel grid; fills ``pred_occ`` (X, Y, Z) long."""
+        outputs = self.extract_feat(inputs['imgs'], data_samples)
+        pred = outputs['ssc_logits'].argmax(dim=1)
+        for sample, pred_occ in zip(data_samples, pred):
+            sample.pred_occ = pred_occ
+        return list(data_samples)
+
+    def _forward(self, inputs: Dict[str, Tensor],
+                 data_samples: Sequence) -> Tensor:
+        """Network output without post-processing: the SSC logits."""
+        return self.extract_feat(inputs['imgs'], data_samples)['ssc_logits']
+
+    def forward(self,
+                inputs: Dict[str, Tensor],
+                data_samples: Optional[Sequence] = None,
+                mode: str = 'tensor') -> ForwardResults:
+        """Dispatch to :meth:`loss`, :meth:`predict` or :meth:`_forward`."""
+        if data_samples is None:
+            raise ValueError('OccDepth needs data samples: they carry the '
+                             'camera calibration')
+        if mode == 'loss':
+            return self.loss(inputs, data_samples)
+        if mode == 'predict':
+            return self.predict(inputs, data_samples)
+        if mode == 'tensor':
+            return self._forward(inputs, data_samples)
+        raise ValueError(f'invalid mode {mode!r}: expected "loss", '
+                         '"predict" or "tensor"')

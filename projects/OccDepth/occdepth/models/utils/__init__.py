@@ -1,0 +1,3 @@
+from . import geometry
+
+__all__ = ['geometry']

@@ -1,0 +1,309 @@
+"""SSC losses: values worked out by hand and slow reference versions."""
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from projects.OccDepth.occdepth.datasets import label_maps
+from projects.OccDepth.occdepth.models.losses import ssc_losses
+
+# Class-1 probability of four voxels of a 2-class problem.
+P1 = [0.8, 0.4, 0.5, 0.1]
+
+
+def _logits(prob_rows):
+    """Logits ``(1, C, N)`` whose softmax over C is ``prob_rows``."""
+    return torch.tensor(prob_rows, dtype=torch.float64).log()[None]
+
+
+def _two_class_logits():
+    return _logits([[1 - p for p in P1], P1])
+
+
+def test_ce_is_weighted_mean():
+    logits = torch.tensor(
+        [[[2.0, 0.5, -1.0, 0.0], [0.0, 1.0, 3.0, 1.0], [-1.0, 2.0, 0.0, 0.5]]],
+        dtype=torch.float64)
+    target = torch.tensor([[0, 2, 255, 1]])
+    weights = [0.5, 2.0, 1.0]
+    logp = logits.log_softmax(dim=1)[0]
+    # weighted mean over the 3 supervised voxels (labels 0, 2, 1)
+    expected = -(0.5 * logp[0, 0] + 1.0 * logp[2, 1] + 2.0 * logp[1, 3]) / (
+        0.5 + 1.0 + 2.0)
+    loss = ssc_losses.ce_ssc_loss(logits, target, weights)
+    assert torch.allclose(loss, expected)
+    ref = F.cross_entropy(
+        logits,
+        target,
+        weight=torch.tensor(weights, dtype=torch.float64),
+        ignore_index=255)
+    assert torch.allclose(loss, ref)
+    unweighted = ssc_losses.ce_ssc_loss(logits, target)
+    assert torch.allclose(unweighted,
+                          -(logp[0, 0] + logp[2, 1] + logp[1, 3]) / 3)
+    # nothing supervised: 0, not NaN
+    empty = ssc_losses.ce_ssc_loss(logits, torch.full_like(target, 255),
+                                   weights)
+    assert empty.item() == 0.0
+    with pytest.raises(ValueError, match='3 classes'):
+        ssc_losses.ce_ssc_loss(logits, target, [1.0, 1.0])
+
+
+def test_occupancy_loss_binarises_target():
+    logits = torch.tensor([[[1.0, 0.0, 2.0, -1.0], [0.0, 2.0, 0.0, 1.0]]],
+                          dtype=torch.float64)
+    target = torch.tensor([[0, 3, 255, 1]])
+    w = [0.044617, 0.050468]
+    logp = logits.log_softmax(dim=1)[0]
+    # occupancy target (0, 1, ignored, 1)
+    expected = -(w[0] * logp[0, 0] + w[1] * logp[1, 1] + w[1] * logp[1, 3]) / (
+        w[0] + 2 * w[1])
+    loss = ssc_losses.occupancy_loss(logits, target, w)
+    assert torch.allclose(loss, expected)
+
+
+def test_kitti_class_weights():
+    weights = label_maps.class_weights_from_frequencies(
+        label_maps.SEMANTICKITTI_CLASS_FREQUENCIES)
+    expected = [
+        0.044617, 0.060334, 0.085200, 0.085578, 0.074740, 0.073424, 0.080129,
+        0.079645, 0.081769, 0.055749, 0.065273, 0.056755, 0.068328, 0.056004,
+        0.060348, 0.052964, 0.068781, 0.057387, 0.071649, 0.078620
+    ]
+    np.testing.assert_allclose(weights, expected, atol=5e-7)
+    freq = label_maps.SEMANTICKITTI_CLASS_FREQUENCIES
+    occ = label_maps.class_weights_from_frequencies([freq[0], sum(freq[1:])])
+    np.testing.assert_allclose(occ, [0.044617, 0.050468], atol=5e-7)
+
+
+def test_sem_scal_by_hand():
+    logits = _two_class_logits()
+    target = torch.tensor([[1, 0, 1, 255]])
+    # supervised voxels 0..2; class 0 probs (.2, .6, .5), class 1 (.8,.4,.5)
+    # class 0, t = (0, 1, 0): precision .6 / 1.3, recall .6 / 1,
+    #   specificity ((1-.2) + (1-.5)) / 2 = .65
+    loss0 = -math.log(0.6 / 1.3) - math.log(0.6) - math.log(0.65)
+    # class 1, t = (1, 0, 1): precision 1.3 / 1.7, recall 1.3 / 2,
+    #   specificity (1 - .4) / 1 = .6
+    loss1 = -math.log(1.3 / 1.7) - math.log(0.65) - math.log(0.6)
+    loss = ssc_losses.sem_scal_loss(logits, target)
+    assert loss.item() == pytest.approx((loss0 + loss1) / 2, rel=1e-9)
+    # only class 0 present, no negatives: precision .8 / .8 = 1, recall
+    # .8 / 2 = .4, no specificity term; class 1 absent
+    target = torch.tensor([[0, 0, 255, 255]])
+    loss = ssc_losses.sem_scal_loss(logits, target)
+    assert loss.item() == pytest.approx(-math.log(0.4), rel=1e-9)
+    # nothing supervised
+    loss = ssc_losses.sem_scal_loss(logits, torch.full_like(target, 255))
+    assert loss.item() == 0.0
+
+
+def test_geo_scal_by_hand():
+    # 3 classes: empty prob (.2, .6, .5, .9); classes 1 and 2 share the rest
+    empty = [1 - p for p in P1]
+    logits = _logits([empty, [p * 0.25 for p in P1], [p * 0.75 for p in P1]])
+    target = torch.tensor([[2, 0, 1, 255]])
+    # q = (.8, .4, .5), y = (1, 0, 1): precision 1.3 / 1.7, recall 1.3 / 2,
+    # specificity e over free voxels .6 / 1
+    expected = -math.log(1.3 / 1.7) - math.log(0.65) - math.log(0.6)
+    loss = ssc_losses.geo_scal_loss(logits, target)
+    assert loss.item() == pytest.approx(expected, rel=1e-9)
+
+
+def _frustum_loss_dense(logits, target, cells, num_frustums):
+    """Reference: one dense mask per frustum, as MonoScene/OccDepth."""
+    bs, num_classes = logits.shape[:2]
+    prob = logits.softmax(dim=1).reshape(bs, num_classes, -1)
+    target = target.reshape(bs, -1)
+    loss = 0
+    nonempty = 0
+    for k in range(num_frustums):
+        mask = (cells == k).any(dim=1) & (target != 255)  # (B, N)
+        masked = prob * mask[:, None].to(prob.dtype)
+        cum = masked.permute(1, 0, 2).reshape(num_classes, -1).sum(dim=1)
+        counts = torch.stack([((target == c) & mask).sum()
+                              for c in range(num_classes)]).to(prob.dtype)
+        total = cum.sum()
+        total_cnt = counts.sum()
+        if total > 0 and total_cnt > 0:
+            t = counts / total_cnt
+            p = cum / total
+            nz = t != 0
+            loss = loss + F.kl_div(p[nz].log(), t[nz], reduction='sum')
+            nonempty += 1
+    return loss / nonempty
+
+
+def test_frustum_by_hand():
+    logits = _two_class_logits().reshape(1, 2, 2, 2, 1)
+    target = torch.tensor([1, 0, 1, 255]).reshape(1, 2, 2, 1)
+    # voxel 0: cell 0 in both views (counted once); voxel 1: cells 0 and 1;
+    # voxel 2: cell 1 in view 0 only; voxel 3 is ignored; frustum 2 empty.
+    cells = torch.tensor([[[0, 0, 1, 1], [0, 1, -1, 0]]])
+    # frustum 0 = {0, 1}: predicted (.2+.6, .8+.4)/2 = (.4, .6), target
+    # labels (1, 0) -> (.5, .5); frustum 1 = {1, 2}: predicted
+    # (.6+.5, .4+.5)/2 = (.55, .45), target (.5, .5)
+    kl0 = 0.5 * math.log(0.5 / 0.4) + 0.5 * math.log(0.5 / 0.6)
+    kl1 = 0.5 * math.log(0.5 / 0.55) + 0.5 * math.log(0.5 / 0.45)
+    loss = ssc_losses.frustum_proportion_loss(logits, target, cells, 3)
+    assert loss.item() == pytest.approx((kl0 + kl1) / 2, rel=1e-9)
+    # a class with zero target proportion adds nothing: frustum 0 = {0, 1}
+    # with labels (1, 1): predicted (.4, .6), KL = 1 * ln(1 / .6)
+    target = torch.tensor([1, 1, 0, 0]).reshape(1, 2, 2, 1)
+    cells = torch.tensor([[[0, 0, -1, -1]]])
+    loss = ssc_losses.frustum_proportion_loss(logits, target, cells, 1)
+    assert loss.item() == pytest.approx(math.log(1 / 0.6), rel=1e-9)
+    with pytest.raises(ValueError, match='frustum_cells of shape'):
+        ssc_losses.frustum_proportion_loss(logits, target, cells[..., :3], 1)
+
+
+@pytest.mark.parametrize('dtype,rtol', [(torch.float64, 1e-5),
+                                        (torch.float32, 1e-4)])
+def test_frustum_matches_dense_reference(dtype, rtol):
+    gen = torch.Generator().manual_seed(torch.seed() % 2**31)
+    bs, views, ncls, grid, k = 2, 2, 5, (4, 5, 3), 4
+    n = grid[0] * grid[1] * grid[2]
+    logits = (3 * torch.randn(bs, ncls, *grid, generator=gen)).to(dtype)
+    target = torch.randint(0, ncls, (bs, *grid), generator=gen)
+    target[torch.rand(bs, *grid, generator=gen) < 0.2] = 255
+    # few cells so that views often agree (duplicates) or differ
+    cells = torch.randint(-1, k, (bs, views, n), generator=gen)
+    fast_in = logits.clone().requires_grad_()
+    dense_in = logits.clone().requires_grad_()
+    fast = ssc_losses.frustum_proportion_loss(fast_in, target, cells, k)
+    dense = _frustum_loss_dense(dense_in, target, cells, k)
+    fast.backward()
+    dense.backward()
+    assert torch.allclose(fast, dense, rtol=rtol, atol=0)
+    assert torch.allclose(
+        fast_in.grad, dense_in.grad, rtol=rtol, atol=rtol * 1e-3)
+
+
+def _sem_scal_loop(logits, target):
+    """Reference: MonoScene's per-class loop over masked voxels."""
+    prob = logits.softmax(dim=1)
+    mask = target != 255
+    loss = 0
+    count = 0
+    for c in range(prob.shape[1]):
+        p = prob[:, c][mask]
+        t = (target[mask] == c).to(p.dtype)
+        if t.sum() > 0:
+            count += 1
+            nom = (p * t).sum()
+            if p.sum() > 0:
+                loss = loss - (nom / p.sum()).log()
+            loss = loss - (nom / t.sum()).log()
+            if (1 - t).sum() > 0:
+                loss = loss - (((1 - p) * (1 - t)).sum() / (1 - t).sum()).log()
+    return loss / count
+
+
+def test_sem_scal_matches_loop_reference():
+    gen = torch.Generator().manual_seed(torch.seed() % 2**31)
+    logits = torch.randn(2, 6, 3, 4, 5, generator=gen, dtype=torch.float64)
+    # class 5 is never a target
+    target = torch.randint(0, 5, (2, 3, 4, 5), generator=gen)
+    target[torch.rand(2, 3, 4, 5, generator=gen) < 0.3] = 255
+    fast_in = logits.clone().requires_grad_()
+    loop_in = logits.clone().requires_grad_()
+    fast = ssc_losses.sem_scal_loss(fast_in, target)
+    loop = _sem_scal_loop(loop_in, target)
+    fast.backward()
+    loop.backward()
+    assert torch.allclose(fast, loop, rtol=1e-9)
+    assert torch.allclose(fast_in.grad, loop_in.grad, rtol=1e-7, atol=1e-12)
+
+
+def _relation_targets_loop(labels, n_relations):
+    """Reference: MonoScene's CP mega matrix, one super-voxel at a time."""
+    sx, sy, sz = labels.shape
+    hx, hy, hz = sx // 2, sy // 2, sz // 2
+    rows = labels.reshape(-1)
+    out = torch.zeros(
+        n_relations, rows.numel(), hx * hy * hz, dtype=torch.bool)
+    valid = rows != 255
+    for x in range(hx):
+        for y in range(hy):
+            for z in range(hz):
+                col = x * hy * hz + y * hz + z
+                block = labels[2 * x:2 * x + 2, 2 * y:2 * y + 2,
+                               2 * z:2 * z + 2].reshape(-1)
+                for lab in block[block != 255].tolist():
+                    if n_relations == 4:
+                        out[0, :, col] |= valid & (rows == lab) & (lab != 0)
+                        out[1, :, col] |= (
+                            valid & (rows != lab) & (lab != 0)
+                            & (rows != 0))
+                        out[2, :, col] |= valid & (rows == lab) & (lab == 0)
+                        out[3, :, col] |= (
+                            valid & (rows != lab)
+                            & ((rows == 0) | (lab == 0)))
+                    else:
+                        out[0, :, col] |= valid & (rows != lab)
+                        out[1, :, col] |= valid & (rows == lab)
+    return out
+
+
+def test_relation_targets_by_hand():
+    # 4x2x2 grid -> 2 super-voxels (x in {0,1} and x in {2,3}), rows in C
+    # order n = 4x + 2y + z
+    sv0 = [0, 1, 1, 2, 255, 255, 0, 1]  # labels {0, 1, 2}
+    sv1 = [1, 1, 255, 1, 1, 1, 1, 1]  # labels {1}
+    gt = torch.tensor(sv0 + sv1).reshape(1, 4, 2, 2)
+    rel = ssc_losses.compute_relation_targets(gt, 4)
+    assert rel.shape == (1, 4, 16, 2) and rel.dtype == torch.bool
+    rows = gt.reshape(-1).tolist()
+    # (same non-empty, different non-empty, empty-empty, non-empty/empty)
+    expect_sv0 = {0: [0, 0, 1, 1], 1: [1, 1, 0, 1], 2: [1, 1, 0, 1]}
+    expect_sv1 = {0: [0, 0, 0, 1], 1: [1, 0, 0, 0], 2: [0, 1, 0, 0]}
+    for n, lab in enumerate(rows):
+        if lab == 255:
+            assert not rel[0, :, n].any()
+            continue
+        assert rel[0, :, n, 0].long().tolist() == expect_sv0[lab]
+        assert rel[0, :, n, 1].long().tolist() == expect_sv1[lab]
+    binary = ssc_losses.compute_relation_targets(gt, 2)
+    assert binary.shape == (1, 2, 16, 2)
+    # (different, same): sv0 holds every row label and another one
+    expect_sv1 = {0: [1, 0], 1: [0, 1], 2: [1, 0]}
+    for n, lab in enumerate(rows):
+        if lab == 255:
+            assert not binary[0, :, n].any()
+            continue
+        assert binary[0, :, n, 0].long().tolist() == [1, 1]
+        assert binary[0, :, n, 1].long().tolist() == expect_sv1[lab]
+    with pytest.raises(ValueError, match='n_relations'):
+        ssc_losses.compute_relation_targets(gt, 3)
+
+
+@pytest.mark.parametrize('n_relations', [2, 4])
+def test_relation_targets_match_loop(n_relations):
+    gen = torch.Generator().manual_seed(torch.seed() % 2**31)
+    # odd axes are floored: 5x3x4 -> 2x1x2 super-voxels
+    values = torch.tensor([0, 0, 1, 2, 3, 255])
+    gt = values[torch.randint(0, 6, (2, 5, 3, 4), generator=gen)]
+    rel = ssc_losses.compute_relation_targets(gt, n_relations)
+    assert rel.shape == (2, n_relations, 60, 4)
+    for b in range(2):
+        assert torch.equal(rel[b], _relation_targets_loop(gt[b], n_relations))
+
+
+def test_relation_loss_by_hand():
+    ln3 = math.log(3)
+    # logits (B=1, R=2, M=1, N=3), targets (B, R, N, M)
+    logits = torch.tensor([[[[0.0, ln3, 0.0]], [[ln3, 0.0, -ln3]]]],
+                          dtype=torch.float64)
+    targets = torch.tensor([[[1, 0, 1], [1, 0, 0]]]).reshape(1, 2, 3, 1)
+    # relation 0: 2 positives, 1 negative -> pos_weight .5
+    #   .5 * -ln s(0) + -ln(1 - s(ln3)) + .5 * -ln s(0) = ln 2 + ln 4
+    # relation 1: 1 positive, 2 negatives -> pos_weight 2
+    #   2 * -ln s(ln3) - ln(1 - s(0)) - ln(1 - s(-ln3))
+    #   = 2 ln(4/3) + ln 2 + ln(4/3)
+    expected = (4 * math.log(2) + 3 * math.log(4 / 3)) / 6
+    loss = ssc_losses.relation_loss(logits, targets.bool())
+    assert loss.item() == pytest.approx(expected, rel=1e-9)
+    with pytest.raises(ValueError, match='relation_loss'):
+        ssc_losses.relation_loss(logits, targets.reshape(1, 2, 1, 3))
