@@ -1,3 +1,4 @@
 from .hooks import LossWeightDecayHook
+from .visualization_hook import SSCVisualizationHook
 
-__all__ = ['LossWeightDecayHook']
+__all__ = ['LossWeightDecayHook', 'SSCVisualizationHook']

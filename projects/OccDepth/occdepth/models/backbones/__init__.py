@@ -1,0 +1,3 @@
+from .efficientnet_unet2d import EfficientNetUNet2D
+
+__all__ = ['EfficientNetUNet2D']

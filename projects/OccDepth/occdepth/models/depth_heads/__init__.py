@@ -1,0 +1,3 @@
+from .oad_depth_head import OADepthHead
+
+__all__ = ['OADepthHead']

@@ -1,0 +1,3 @@
+from .stereo_sfa import StereoSFA
+
+__all__ = ['StereoSFA']

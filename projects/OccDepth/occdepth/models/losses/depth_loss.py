@@ -1,0 +1,38 @@
+"""Depth-distillation loss: BCE between depth probabilities and one-hot bins.
+
+Reference: ``DepthClsLoss`` of the released OccDepth code (BEVDepth style),
+paper Eq. 6.
+"""
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def depth_bce_loss(depth_prob: Tensor, target_bin: Tensor) -> Tensor:
+    """Binary cross-entropy of depth probabilities against one-hot targets.
+
+    Rows whose target is negative have no depth and are skipped. The loss is
+    summed over the remaining rows and all ``D`` bins and divided by
+    ``max(1, number of rows with a target)``. It is computed in float32 with
+    autocast disabled; ``F.binary_cross_entropy`` clamps ``log`` at -100.
+
+    Args:
+        depth_prob: ``(N, D)`` probabilities (softmax output, not logits).
+        target_bin: ``(N,)`` long bin index in ``[0, D)``, or -1 for none.
+
+    Returns:
+        Scalar loss.
+    """
+    if depth_prob.dim() != 2 or target_bin.shape != depth_prob.shape[:1]:
+        raise ValueError(f'depth_bce_loss: expected depth_prob (N, D) and '
+                         f'target_bin (N,), got {tuple(depth_prob.shape)} '
+                         f'and {tuple(target_bin.shape)}')
+    num_bins = depth_prob.shape[1]
+    if bool((target_bin >= num_bins).any()):
+        raise ValueError(f'depth_bce_loss: target bins must be < {num_bins}')
+    fg = target_bin >= 0
+    with torch.autocast(device_type=depth_prob.device.type, enabled=False):
+        prob = depth_prob.float()
+        onehot = F.one_hot(target_bin.clamp(min=0), num_bins).to(prob.dtype)
+        bce = F.binary_cross_entropy(prob, onehot, reduction='none').sum(1)
+        return (bce * fg).sum() / fg.sum().clamp(min=1)

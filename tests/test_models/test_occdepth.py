@@ -1,0 +1,167 @@
+"""The whole OccDepth model at a CPU-test size: every part, every loss."""
+import copy
+
+import numpy as np
+import pytest
+import torch
+from mmdet3d.registry import MODELS
+from mmdet3d.structures import Det3DDataSample
+from mmengine.config import Config
+
+import projects.OccDepth.occdepth  # noqa: F401
+
+IMG_HW = (48, 160)
+GRID = (32, 32, 16)  # output grid; SFA / OAD at 16 x 16 x 8
+VOXEL = 1.6  # KITTI's 51.2 x 51.2 m ground extent
+ORIGIN = (0.0, -25.6, -2.0)
+
+
+def small_model_cfg(**changes) -> dict:
+    cfg = Config.fromfile('configs/_base_/models/occdepth.py').model
+    cfg = copy.deepcopy(cfg.to_dict())
+    cfg.update(grid_size=GRID, voxel_size=VOXEL, voxel_origin=ORIGIN)
+    cfg['backbone'].update(arch='b0', out_channels=8)
+    proj = dict(
+        grid_size=tuple(n // 2 for n in GRID),
+        voxel_size=VOXEL * 2,
+        voxel_origin=ORIGIN)
+    cfg['view_transformer'].update(in_channels=8, **proj)
+    cfg['depth_head'].update(in_channels=8, mid_channels=16, **proj)
+    cfg['occ_head'].update(
+        in_channels=8, grid_size=tuple(n // 2 for n in GRID))
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(cfg.get(key), dict):
+            cfg[key].update(value)
+        else:
+            cfg[key] = value
+    return cfg
+
+
+def kitti_like_samples(batch: int, num_views: int = 2, seed: int = 0):
+    """Data samples with a scaled KITTI stereo rig and random labels."""
+    rng = np.random.default_rng(seed)
+    f = 707.0912 * IMG_HW[1] / 1220
+    k = np.array([[f, 0, IMG_HW[1] / 2], [0, f, IMG_HW[0] / 2], [0, 0, 1]])
+    velo2cam = np.array(
+        [[0, -1, 0, 0], [0, 0, -1, 0], [1, 0, 0, 0], [0, 0, 0, 1]],
+        dtype=np.float64)
+    right = velo2cam.copy()
+    right[0, 3] = -0.54
+    lidar2cam = np.stack([velo2cam, right][:num_views])
+    samples = []
+    for i in range(batch):
+        flip = i % 2 == 1
+        ida = np.eye(3)
+        if flip:
+            ida = np.array([[-1.0, 0, IMG_HW[1] - 1], [0, 1, 0], [0, 0, 1]])
+        s = Det3DDataSample(
+            metainfo=dict(
+                cam2img=np.stack([k] * num_views),
+                lidar2cam=lidar2cam,
+                ida_mat=ida,
+                img_shape=IMG_HW,
+                voxel_origin=ORIGIN,
+                voxel_size=VOXEL,
+                sequence='00',
+                frame_id=f'{i:06d}'))
+        gt = rng.integers(0, 20, size=GRID).astype(np.uint8)
+        gt[rng.random(GRID) < 0.1] = 255
+        s.gt_occ = torch.from_numpy(gt)
+        s.gt_occ_1_8 = torch.from_numpy(
+            rng.integers(0, 20,
+                         size=tuple(n // 8 for n in GRID)).astype(np.uint8))
+        s.gt_depth = torch.from_numpy(
+            rng.uniform(0, 40, size=IMG_HW).astype(np.float32))
+        samples.append(s)
+    return samples
+
+
+def make_batch(batch: int = 2, num_views: int = 2, seed: int = 0):
+    gen = torch.Generator().manual_seed(seed)
+    imgs = [
+        torch.randint(0, 256, (num_views, 3, *IMG_HW),
+                      generator=gen).to(torch.uint8) for _ in range(batch)
+    ]
+    return dict(
+        inputs=dict(imgs=imgs),
+        data_samples=kitti_like_samples(batch, num_views, seed))
+
+
+def run_loss(model, batch):
+    data = model.data_preprocessor(batch, True)
+    losses = model(**data, mode='loss')
+    total = sum(losses.values())
+    assert torch.isfinite(total)
+    total.backward()
+    return losses
+
+
+FULL_LOSSES = {
+    'loss_ce', 'loss_sem_scal', 'loss_geo_scal', 'loss_frustum',
+    'loss_relation', 'loss_occ', 'loss_depth'
+}
+
+
+def test_full_model_every_loss_gets_gradient():
+    torch.manual_seed(0)
+    model = MODELS.build(small_model_cfg())
+    model.train()
+    losses = run_loss(model, make_batch())
+    assert set(losses) == FULL_LOSSES
+    for name, value in losses.items():
+        assert torch.isfinite(value) and value.item() > 0, name
+    for part in ('backbone', 'view_transformer', 'depth_head', 'occ_head'):
+        module = getattr(model, part)
+        grads = [
+            p.grad for p in module.parameters()
+            if p.requires_grad and p.grad is not None
+        ]
+        if any(True for _ in module.parameters()):
+            assert grads and any(g.abs().sum() > 0 for g in grads), part
+
+
+@pytest.mark.parametrize('change,expected', [
+    (dict(view_transformer=dict(fusion='mean')), FULL_LOSSES),
+    (dict(view_transformer=dict(fusion='concat')), FULL_LOSSES),
+    (dict(depth_head=None), FULL_LOSSES - {'loss_depth'}),
+    (dict(occ_head=dict(context_prior=False)),
+     FULL_LOSSES - {'loss_relation'}),
+    (dict(occ_head=dict(decoupled=False)), FULL_LOSSES - {'loss_occ'}),
+])
+def test_ablation_variants_train(change, expected):
+    torch.manual_seed(0)
+    model = MODELS.build(small_model_cfg(**change))
+    assert set(run_loss(model, make_batch())) == expected
+
+
+def test_single_view_is_monoscene_flosp():
+    torch.manual_seed(0)
+    model = MODELS.build(small_model_cfg(view_transformer=dict(num_views=1)))
+    losses = run_loss(model, make_batch(num_views=1))
+    assert set(losses) == FULL_LOSSES
+
+
+def test_predict_and_tensor_modes():
+    torch.manual_seed(0)
+    model = MODELS.build(small_model_cfg())
+    model.eval()
+    batch = make_batch()
+    with torch.no_grad():
+        data = model.data_preprocessor(batch, False)
+        out = model(**data, mode='predict')
+        logits = model(**data, mode='tensor')
+    assert logits.shape == (2, 20, *GRID)
+    for sample, sample_logits in zip(out, logits):
+        assert sample.pred_occ.shape == GRID
+        assert sample.pred_occ.dtype == torch.long
+        assert torch.equal(sample.pred_occ, sample_logits.argmax(0))
+
+
+def test_view_count_mismatch_is_reported():
+    model = MODELS.build(small_model_cfg())
+    batch = make_batch(num_views=2)
+    for s in batch['data_samples']:
+        s.set_metainfo(dict(cam2img=s.metainfo['cam2img'][:1]))
+    data = model.data_preprocessor(batch, True)
+    with pytest.raises(ValueError, match='view'):
+        model(**data, mode='loss')
