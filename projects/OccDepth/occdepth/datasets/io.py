@@ -115,6 +115,8 @@ def write_calib(path: str, calib: Dict[str, np.ndarray]) -> None:
 
 def read_depth_png(path: str) -> np.ndarray:
     """Read a 16-bit depth PNG as float32 metres (0 = unknown)."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'{path}: depth PNG not found')
     try:
         with Image.open(path) as img:
             data = np.array(img)
