@@ -9,6 +9,12 @@ The segmentor wires the parts of the paper (Sec. 3):
 4. ``occ_head``: 3D UNet + CRP + decoupled occupancy/semantic head and the
    SSC losses.
 
+With RGB-D input (NYUv2) an optional ``virtual_stereo`` module makes the
+second view from the image and its depth map, either before the backbone
+(``level='image'``, the paper's virtual stereo image) or on every feature
+scale (``level='feature'``, the released code); the calibration of a sample
+then holds both the real and the virtual camera.
+
 All camera geometry is computed here once per batch, on the model's device,
 from the ``cam2img``, ``lidar2cam`` and ``ida_mat`` metainfo of the samples.
 """
@@ -33,6 +39,7 @@ class OccDepth(BaseModel):
         view_transformer: Config of the 2D->3D lifting (``StereoSFA``).
         occ_head: Config of the 3D network and losses (``SSCHead``).
         depth_head: Config of the OAD depth head, or None to disable OAD.
+        virtual_stereo: Config of the RGB-D virtual second view, or None.
         grid_size: Output grid ``(X, Y, Z)``.
         voxel_size: Output voxel edge in metres.
         voxel_origin: Voxel-frame coordinates of the grid's min corner.
@@ -47,6 +54,7 @@ class OccDepth(BaseModel):
                  view_transformer: Dict,
                  occ_head: Dict,
                  depth_head: Optional[Dict] = None,
+                 virtual_stereo: Optional[Dict] = None,
                  grid_size: Sequence[int] = (256, 256, 32),
                  voxel_size: float = 0.2,
                  voxel_origin: Sequence[float] = (0.0, -25.6, -2.0),
@@ -58,6 +66,8 @@ class OccDepth(BaseModel):
         self.backbone = MODELS.build(backbone)
         self.view_transformer = MODELS.build(view_transformer)
         self.depth_head = MODELS.build(depth_head) if depth_head else None
+        self.virtual_stereo = (
+            MODELS.build(virtual_stereo) if virtual_stereo else None)
         self.occ_head = MODELS.build(occ_head)
         self.grid_size = tuple(grid_size)
         self.voxel_size = float(voxel_size)
@@ -95,8 +105,9 @@ class OccDepth(BaseModel):
         """Per-batch camera matrices on the model's device.
 
         Returns:
-            dict with ``cam2img`` (B, V, 4, 4) and ``lidar2img`` (B, V, 4, 4)
-            (voxel frame -> augmented image pixels), float64.
+            dict with ``cam2img`` (B, V, 4, 4), ``ida_mat`` (B, 3, 3) or
+            None and ``lidar2img`` (B, V, 4, 4) (voxel frame -> augmented
+            image pixels), float64.
         """
         cam2img = geometry.to_4x4(self._stack_meta(data_samples, 'cam2img'))
         lidar2cam = self._stack_meta(data_samples, 'lidar2cam')
@@ -106,11 +117,12 @@ class OccDepth(BaseModel):
         else:
             ida = None
         if cam2img.shape[1] != num_views or lidar2cam.shape[1] != num_views:
-            raise ValueError(f'the images have {num_views} view(s) but the '
+            raise ValueError(f'the model sees {num_views} view(s) but the '
                              f'calibration has {cam2img.shape[1]} cam2img '
                              f'and {lidar2cam.shape[1]} lidar2cam matrices')
         return dict(
             cam2img=cam2img,
+            ida_mat=ida[:, 0] if ida is not None else None,
             lidar2img=geometry.build_lidar2img(cam2img, lidar2cam, ida))
 
     def frustum_cells(self, lidar2img: Tensor,
@@ -138,8 +150,29 @@ class OccDepth(BaseModel):
                      data_samples: Sequence) -> Dict[str, Tensor]:
         """Images -> 3D head outputs (and the OAD depth distribution)."""
         img_hw = imgs.shape[-2:]
-        geo = self.camera_geometry(data_samples, imgs.shape[1])
+        num_views = imgs.shape[1]
+        if self.virtual_stereo is not None:
+            num_views += 1
+        geo = self.camera_geometry(data_samples, num_views)
+        if self.virtual_stereo is not None:
+            depth = self._stack_field(data_samples, 'gt_depth')
+            if depth is None:
+                raise ValueError('virtual stereo needs the depth map '
+                                 '(gt_depth) of every sample, at test time '
+                                 'too')
+            virtual = dict(
+                depth=depth,
+                cam2img=geo['cam2img'][:, 0],
+                ida_mat=geo['ida_mat'])
+            if self.virtual_stereo.level == 'image':
+                imgs = self.virtual_stereo(imgs, stride=1, **virtual)
         feats = self.backbone(imgs)
+        if (self.virtual_stereo is not None
+                and self.virtual_stereo.level == 'feature'):
+            feats = [
+                self.virtual_stereo(feat, stride=scale, **virtual)
+                for feat, scale in zip(feats, self.backbone.out_scales)
+            ]
         by_scale = dict(zip(self.backbone.out_scales, feats))
         x3d = self.view_transformer(
             [by_scale[s] for s in self.view_transformer.scales],
