@@ -11,6 +11,9 @@ from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
+from projects.OccDepth.occdepth.engine.launch import \
+    prepare_cpu_distributed  # noqa: E402
+
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
@@ -24,6 +27,12 @@ def parse_args() -> argparse.Namespace:
         '--show-dir',
         help='write PNG renders of prediction vs ground truth to this '
         'directory')
+    parser.add_argument(
+        '--submit-dir',
+        help='write the predictions as SemanticKITTI .label files '
+        '(sequences/NN/predictions/) and submission.zip to this directory; '
+        'for the hidden test split add --cfg-options test_evaluator=[] '
+        'test_dataloader.dataset.split=test')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -59,7 +68,12 @@ def main() -> None:
         hooks = list(cfg.get('custom_hooks', []))
         hooks.append(dict(type='SSCVisualizationHook', out_dir=args.show_dir))
         cfg.custom_hooks = hooks
+    if args.submit_dir:
+        hooks = list(cfg.get('custom_hooks', []))
+        hooks.append(dict(type='SSCSubmissionHook', out_dir=args.submit_dir))
+        cfg.custom_hooks = hooks
 
+    prepare_cpu_distributed(cfg)
     if 'runner_type' not in cfg:
         runner = Runner.from_cfg(cfg)
     else:

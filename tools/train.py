@@ -13,6 +13,9 @@ from mmengine.logging import print_log  # noqa: E402
 from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
+from projects.OccDepth.occdepth.engine.launch import \
+    prepare_cpu_distributed  # noqa: E402
+
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Train an OccDepth model')
@@ -103,6 +106,7 @@ def main() -> None:
         cfg.resume = True
         cfg.load_from = args.resume
 
+    prepare_cpu_distributed(cfg)
     if 'runner_type' not in cfg:
         runner = Runner.from_cfg(cfg)
     else:

@@ -112,3 +112,22 @@ def test_missing_image(kitti_root):
         os.path.join(kitti_root, 'sequences', '00', 'image_3', '000005.png'))
     with pytest.raises(FileNotFoundError, match=r'image_3/000005\.png'):
         _dataset(kitti_root)
+
+
+def test_left_view_only_for_monoscene(kitti_root):
+    stereo = _dataset(kitti_root).get_data_info(0)
+    mono = _dataset(kitti_root, num_views=1).get_data_info(0)
+    assert [os.path.basename(os.path.dirname(p))
+            for p in mono['img_paths']] == ['image_2']
+    assert mono['cam2img'].shape == (1, 3, 3)
+    assert np.array_equal(mono['lidar2cam'][0], stereo['lidar2cam'][0])
+    with pytest.raises(ValueError, match='num_views'):
+        _dataset(kitti_root, num_views=3)
+
+
+def test_label_without_invalid_file(kitti_root):
+    os.remove(
+        os.path.join(kitti_root, 'sequences', '00', 'voxels',
+                     '000005.invalid'))
+    with pytest.raises(FileNotFoundError, match='000005.invalid'):
+        _dataset(kitti_root)

@@ -81,6 +81,8 @@ class SemanticKittiSSCDataset(BaseDataset):
         grid_size: Voxel grid ``(X, Y, Z)`` of the label files.
         voxel_size: Voxel edge in metres.
         voxel_origin: Voxel-frame coordinates of the grid's minimum corner.
+        num_views: 2 for the stereo pair, 1 for the left image only
+            (MonoScene).
         **kwargs: Other :class:`mmengine.dataset.BaseDataset` arguments.
     """
 
@@ -100,7 +102,12 @@ class SemanticKittiSSCDataset(BaseDataset):
                  grid_size: Sequence[int] = (256, 256, 32),
                  voxel_size: float = 0.2,
                  voxel_origin: Sequence[float] = (0.0, -25.6, -2.0),
+                 num_views: int = 2,
                  **kwargs) -> None:
+        if num_views not in (1, 2):
+            raise ValueError(f'num_views must be 1 (left image) or 2 '
+                             f'(stereo), got {num_views}')
+        self.num_views = num_views
         if sequences is None:
             if split not in KITTI_SPLITS:
                 raise ValueError(f'split must be one of '
@@ -140,9 +147,12 @@ class SemanticKittiSSCDataset(BaseDataset):
                 f'calibration file not found: {calib_path}')
         cam2img, lidar2cam = stereo_calibration(
             read_calib(calib_path, required=CALIB_KEYS + ('Tr', )))
+        cam2img = cam2img[:self.num_views]
+        lidar2cam = lidar2cam[:self.num_views]
+        image_dirs = IMAGE_DIRS[:self.num_views]
 
         image_files = []
-        for img_dir in IMAGE_DIRS:
+        for img_dir in image_dirs:
             path = os.path.join(seq_dir, img_dir)
             image_files.append(
                 set(os.listdir(path)) if os.path.isdir(path) else set())
@@ -150,7 +160,7 @@ class SemanticKittiSSCDataset(BaseDataset):
         infos = []
         for frame in frames:
             img_paths = []
-            for img_dir, present in zip(IMAGE_DIRS, image_files):
+            for img_dir, present in zip(image_dirs, image_files):
                 if f'{frame}.png' not in present:
                     raise FileNotFoundError(
                         f'image file not found: '
@@ -178,9 +188,13 @@ class SemanticKittiSSCDataset(BaseDataset):
                 voxel_origin=self.voxel_origin)
             if has_label:
                 info['label_path'] = os.path.join(voxel_dir, f'{frame}.label')
-                if f'{frame}.invalid' in voxel_files:
-                    info['invalid_path'] = os.path.join(
-                        voxel_dir, f'{frame}.invalid')
+                if f'{frame}.invalid' not in voxel_files:
+                    raise FileNotFoundError(
+                        f'{os.path.join(voxel_dir, frame)}.invalid not '
+                        'found: the benchmark ignores invalid voxels, so '
+                        'every .label needs its .invalid')
+                info['invalid_path'] = os.path.join(voxel_dir,
+                                                    f'{frame}.invalid')
                 if self.label_cache_root is not None:
                     info['label_cache_prefix'] = os.path.join(
                         self.label_cache_root, 'labels', seq, frame)
