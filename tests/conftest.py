@@ -1,14 +1,22 @@
-"""Test-suite set-up: the repository root must be importable, and every test
-starts in the ``mmdet3d`` registry scope that OccDepth's configs use (a test
-that builds a Runner may leave another scope current)."""
+"""Test-suite set-up.
+
+* The repository root must be importable.
+* Every test starts in the ``mmdet3d`` registry scope that OccDepth's
+  configs use (a test that builds a Runner may leave another scope current).
+* torch uses one thread: the tests run tiny tensors, for which a second
+  OpenMP thread only adds synchronisation (several times slower on a loaded
+  2-core machine).
+"""
 import os
 import sys
 
 import pytest
+import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
+torch.set_num_threads(1)
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,18 @@
+# Paper Table 4(a) (stereo fusion methods, SemanticKITTI val), row
+# "Stereo-SFA": 42.60 IoU / 13.15 mIoU. Sec. 4.3.2: "2D U-Net based on
+# pre-trained EfficientNet-B3 ... with feature channels 24". The paper says
+# nothing else about this table; the fusion is isolated as in Table 3's
+# "w/o OAD" row (table3_wo_oad.py: Stereo-SFA, no OAD, no distillation, no
+# TMO, CRP and decoupled head on, both views trained) at B3 / C = 24.
+_base_ = ['./table3_wo_oad.py']
+
+feature = 24
+model = dict(
+    backbone=dict(
+        arch='b3',
+        out_channels=feature,
+        init_cfg=dict(
+            checkpoint='https://github.com/lukemelas/EfficientNet-PyTorch/'
+            'releases/download/1.0/efficientnet-b3-5fb5a3c3.pth')),
+    view_transformer=dict(in_channels=feature),
+    occ_head=dict(in_channels=feature))

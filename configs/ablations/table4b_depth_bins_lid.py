@@ -1,0 +1,26 @@
+# Paper Table 4(b) (depth discretisation of OAD, SemanticKITTI val), row
+# "LID" (the paper's choice, Eq. 4). Sec. 4.3.3: "conducted with
+# single-view image input, and the small model (EfficientNet-B3) with
+# feature channels 24". The rest follows the released config of this
+# experiment, flospdepth_2080ti.yaml (reference Sec. 10.2): OAD without
+# depth distillation, no CRP, plain segmentation head, no TMO. Built on
+# table3_wo_depth_distillation.py: left view only, B3 / C = 24, CRP and the
+# decoupled head off.
+_base_ = ['./table3_wo_depth_distillation.py']
+
+num_views = 1
+train_dataloader = dict(dataset=dict(num_views=num_views))
+val_dataloader = dict(dataset=dict(num_views=num_views))
+test_dataloader = val_dataloader
+
+feature = 24
+model = dict(
+    backbone=dict(
+        arch='b3',
+        out_channels=feature,
+        init_cfg=dict(
+            checkpoint='https://github.com/lukemelas/EfficientNet-PyTorch/'
+            'releases/download/1.0/efficientnet-b3-5fb5a3c3.pth')),
+    view_transformer=dict(in_channels=feature, num_views=num_views),
+    depth_head=dict(in_channels=feature),
+    occ_head=dict(in_channels=feature, context_prior=False, decoupled=False))

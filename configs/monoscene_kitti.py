@@ -1,0 +1,62 @@
+# MonoScene (Cao and de Charette, CVPR 2022) on SemanticKITTI, the
+# monocular baseline of the paper's Tables 1 and 3 (val 37.12 IoU /
+# 11.50 mIoU in Table 3): the left image only (image_2), FLoSP lifting (the
+# Stereo-SFA of a single view; the fusion setting is unused), no OAD and no
+# depth distillation, 3D UNet with CRP and the plain segmentation head (no
+# occupancy branch, hence no occupancy loss), EfficientNet-B7 with C = 64,
+# all MonoScene losses (CE, sem_scal, geo_scal, frustum proportion,
+# relation). MonoScene's schedule (reference Sec. 10.1, MonoScene
+# train_monoscene.py): AdamW 1e-4 / 1e-4, MultiStepLR [20] x0.1, 30 epochs,
+# no gradient clipping, 1 sample per GPU on 4 GPUs with SyncBN. The encoder
+# starts from efficientnet_pytorch's ImageNet weights (MonoScene: geffnet's
+# tf_efficientnet_b7_ns). Unlike MonoScene's code, the camera extrinsics
+# include P2's baseline offset (reference Sec. 1.1).
+_base_ = [
+    './_base_/datasets/semantickitti.py', './_base_/models/occdepth.py',
+    './_base_/schedules/adamw_30e.py', './_base_/default_runtime.py'
+]
+
+num_views = 1
+crop_size = (370, 1220)
+train_pipeline = [
+    dict(type='LoadStereoImages', crop_size=crop_size),
+    dict(type='LoadSSCLabels', downsample_factors=(8, )),
+    dict(
+        type='StereoPhotoMetricDistortion',
+        brightness=0.4,
+        contrast=0.4,
+        saturation=0.4,
+        hue=0.0,
+        blur_prob=0.0,
+        grayscale_prob=0.0),
+    dict(type='RandomStereoFlip', prob=0.5),
+    dict(type='PackSSCInputs'),
+]
+train_dataloader = dict(
+    dataset=dict(
+        num_views=num_views, depth_root=None, pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(num_views=num_views))
+test_dataloader = val_dataloader
+
+model = dict(
+    backbone=dict(
+        init_cfg=dict(
+            type='Pretrained',
+            checkpoint='https://github.com/lukemelas/EfficientNet-PyTorch/'
+            'releases/download/1.0/efficientnet-b7-dcc49843.pth')),
+    view_transformer=dict(num_views=num_views),
+    depth_head=None,
+    occ_head=dict(decoupled=False))
+
+optim_wrapper = dict(optimizer=dict(lr=1e-4), clip_grad=None)
+param_scheduler = [
+    dict(
+        type='MultiStepLR',
+        begin=0,
+        end=30,
+        by_epoch=True,
+        milestones=[20],
+        gamma=0.1)
+]
+
+sync_bn = 'torch'
