@@ -1,6 +1,6 @@
-"""Build the SemanticKITTI label cache read by ``LoadSSCLabels``.
+"""Pre-compute dataset files.
 
-Example::
+``kitti``: the SemanticKITTI label cache read by ``LoadSSCLabels``::
 
     python tools/create_data.py kitti --data-root data/kitti/dataset \\
         --out-dir data/kitti/preprocess
@@ -8,6 +8,11 @@ Example::
 writes ``{out-dir}/labels/{seq}/{frame}_1_1.npy`` (remapped labels with the
 ``.invalid`` voxels set to 255), ``_1_2.npy`` and ``_1_8.npy`` (majority
 pooled), all uint8.
+
+``kitti-lidar-depth``: LiDAR depth maps of the left camera (Table 4c)::
+
+    python tools/create_data.py kitti-lidar-depth \\
+        --data-root data/kitti/dataset --out-dir data/kitti/lidar_depth
 """
 import os
 import sys
@@ -22,6 +27,8 @@ from typing import List, Optional, Sequence  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from projects.OccDepth.occdepth.datasets.lidar_depth import \
+    create_lidar_depth  # noqa: E402
 from projects.OccDepth.occdepth.datasets.voxel_labels import (  # noqa: E402
     labels_at_scales, read_kitti_labels)
 
@@ -55,10 +62,12 @@ def create_kitti_label_cache(
         names = set(os.listdir(voxel_dir))
         frames = sorted(n[:-6] for n in names if n.endswith('.label'))
         for frame in frames:
-            invalid = f'{frame}.invalid'
-            jobs.append((seq, frame, os.path.join(voxel_dir, f'{frame}.label'),
-                         os.path.join(voxel_dir, invalid)
-                         if invalid in names else None))
+            invalid = os.path.join(voxel_dir, f'{frame}.invalid')
+            if not os.path.isfile(invalid):
+                raise FileNotFoundError(f'{invalid} not found: every .label '
+                                        'needs its .invalid')
+            jobs.append((seq, frame, os.path.join(voxel_dir,
+                                                  f'{frame}.label'), invalid))
     if not jobs:
         raise ValueError(f'no .label files found under {data_root} for '
                          f'sequences {", ".join(sequences)}')
@@ -102,6 +111,23 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         default=[256, 256, 32],
         metavar=('X', 'Y', 'Z'),
         help='voxel grid of the label files')
+    lidar = sub.add_parser(
+        'kitti-lidar-depth',
+        help='SemanticKITTI: LiDAR depth maps of the left camera')
+    lidar.add_argument(
+        '--data-root',
+        required=True,
+        help='folder holding sequences/ (with velodyne/)')
+    lidar.add_argument('--out-dir', required=True, help='depth_root to write')
+    lidar.add_argument(
+        '--sequences', nargs='+', default=list(LABELLED_SEQUENCES))
+    lidar.add_argument(
+        '--image-size',
+        nargs=2,
+        type=int,
+        default=[370, 1220],
+        metavar=('H', 'W'),
+        help='size of the (cropped) left image')
     return parser.parse_args(argv)
 
 
@@ -111,6 +137,11 @@ def main(argv: Optional[List[str]] = None) -> None:
         sequences = [s.zfill(2) for s in args.sequences]
         create_kitti_label_cache(args.data_root, args.out_dir, sequences,
                                  args.grid_size)
+    elif args.dataset == 'kitti-lidar-depth':
+        sequences = [s.zfill(2) for s in args.sequences]
+        count = create_lidar_depth(args.data_root, args.out_dir, sequences,
+                                   tuple(args.image_size))
+        print(f'wrote {count} LiDAR depth maps to {args.out_dir}')
 
 
 if __name__ == '__main__':
