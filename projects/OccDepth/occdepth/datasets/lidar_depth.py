@@ -56,11 +56,9 @@ def lidar_depth_map(points: np.ndarray, cam2img: np.ndarray,
     return out.reshape(height, width).astype(np.float32)
 
 
-def create_lidar_depth(
-    data_root: str,
-    out_dir: str,
-    sequences: Sequence[str],
-    img_hw: Tuple[int, int] = (370, 1220)) -> int:
+def create_lidar_depth(data_root: str, out_dir: str,
+                       sequences: Sequence[str],
+                       img_hw: Tuple[int, int]) -> int:
     """Write ``{out_dir}/sequences/XX/depth/{frame}.png`` for every frame
     that has ``voxels/{frame}.bin`` (the benchmark's frames).
 
