@@ -56,8 +56,7 @@ def lidar_depth_map(points: np.ndarray, cam2img: np.ndarray,
     return out.reshape(height, width).astype(np.float32)
 
 
-def create_lidar_depth(data_root: str, out_dir: str,
-                       sequences: Sequence[str],
+def create_lidar_depth(data_root: str, out_dir: str, sequences: Sequence[str],
                        img_hw: Tuple[int, int]) -> int:
     """Write ``{out_dir}/sequences/XX/depth/{frame}.png`` for every frame
     that has ``voxels/{frame}.bin`` (the benchmark's frames).

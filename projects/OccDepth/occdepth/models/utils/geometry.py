@@ -221,3 +221,57 @@ def bin_to_depth(index: Tensor, mode: str, depth_min: float, depth_max: float,
     log_min = np.log1p(depth_min)
     log_max = np.log1p(depth_max)
     return torch.expm1(log_min + index / num_bins * (log_max - log_min))
+
+
+def grid_to_frame_matrix(axes: Sequence[int],
+                         origin: Sequence[float]) -> np.ndarray:
+    """4x4 map from a grid-aligned frame to the frame its labels live in.
+
+    Some datasets store labels in an array whose axes are a permutation of
+    their reference frame's axes, with a per-frame origin (NYUv2: array axes
+    world ``(x, z, y)``, origin = the file's ``vox_origin``). Their voxel
+    frame is then the grid frame: axis ``i`` along array axis ``i``, origin at
+    the grid's minimum corner, and this matrix takes a grid-frame point to
+    the reference frame: ``ref[axes[i]] = p[i]``, plus ``origin``.
+    Composing it into ``lidar2cam`` lets the model project
+    ``voxel_centers(grid, size, (0, 0, 0))`` without special cases.
+
+    Args:
+        axes: Reference-frame axis of each grid axis, a permutation of
+            ``(0, 1, 2)``.
+        origin: Reference-frame coordinates of the grid's minimum corner.
+
+    Returns:
+        float64 ``(4, 4)`` matrix.
+    """
+    axes = tuple(int(a) for a in axes)
+    if sorted(axes) != [0, 1, 2]:
+        raise ValueError(f'axes must be a permutation of (0, 1, 2), got '
+                         f'{axes}')
+    origin = np.asarray(origin, dtype=np.float64).reshape(-1)
+    if origin.shape != (3, ):
+        raise ValueError(f'origin must have 3 values, got {origin.shape}')
+    mat = np.zeros((4, 4))
+    mat[list(axes), [0, 1, 2]] = 1.0
+    mat[:3, 3] = origin
+    mat[3, 3] = 1.0
+    return mat
+
+
+def shift_camera(lidar2cam: np.ndarray, baseline: float) -> np.ndarray:
+    """Extrinsics of a camera moved by ``baseline`` along its own +x axis.
+
+    The shifted camera sees a point at camera coordinates ``c`` at
+    ``c - (baseline, 0, 0)``; with the same intrinsics ``K`` its pixel is
+    ``u - fx * baseline / z``: a stereo right camera for ``baseline > 0``.
+
+    Args:
+        lidar2cam: ``(..., 4, 4)`` voxel frame -> camera.
+        baseline: Displacement in metres.
+
+    Returns:
+        float64 ``(..., 4, 4)`` voxel frame -> shifted camera.
+    """
+    shift = np.eye(4)
+    shift[0, 3] = -float(baseline)
+    return shift @ np.asarray(lidar2cam, dtype=np.float64)
