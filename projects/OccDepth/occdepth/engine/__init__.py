@@ -1,4 +1,5 @@
 from .hooks import LossWeightDecayHook
+from .submission_hook import SSCSubmissionHook
 from .visualization_hook import SSCVisualizationHook
 
-__all__ = ['LossWeightDecayHook', 'SSCVisualizationHook']
+__all__ = ['LossWeightDecayHook', 'SSCSubmissionHook', 'SSCVisualizationHook']

@@ -1,3 +1,9 @@
 from .ssc_metric import SSCMetric, confusion_matrix, scores_from_confusion
+from .submission import (make_description, validate_submission,
+                         write_prediction_label, zip_submission)
 
-__all__ = ['SSCMetric', 'confusion_matrix', 'scores_from_confusion']
+__all__ = [
+    'SSCMetric', 'confusion_matrix', 'scores_from_confusion',
+    'make_description', 'validate_submission', 'write_prediction_label',
+    'zip_submission'
+]
