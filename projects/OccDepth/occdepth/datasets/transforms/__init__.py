@@ -1,8 +1,10 @@
 from .augmentation import RandomStereoFlip, StereoPhotoMetricDistortion
 from .formatting import PackSSCInputs
 from .loading import LoadSSCLabels, LoadStereoDepth, LoadStereoImages
+from .tartanair_loading import LoadTartanAirDepth
 
 __all__ = [
     'LoadStereoImages', 'LoadSSCLabels', 'LoadStereoDepth',
-    'StereoPhotoMetricDistortion', 'RandomStereoFlip', 'PackSSCInputs'
+    'StereoPhotoMetricDistortion', 'RandomStereoFlip', 'PackSSCInputs',
+    'LoadTartanAirDepth'
 ]
