@@ -93,6 +93,23 @@ def test_pixel_maps_to_feature_pixel_centre():
     assert weight.flatten().tolist() == pytest.approx([1.0, 12.0, 6.25])
 
 
+def test_released_grid_convention():
+    # reference Sec. 4.3: column = u * w / (W - 1) - 0.5 feature pixels,
+    # row = v * h / (H - 1) - 0.5, bin = idx * D / (D - 1) - 0.5
+    head = _head(
+        depth_bound=(1.0, 5.0, 1.0),
+        discretization='UD',
+        grid_convention='released')
+    grid = head.sampling_grid(
+        _lidar2img(2.5, 15.5, 7.5)[None, None], IMG_HW, (2, 4))
+    column, row, bin_pos = grid[0, 0, 0].tolist()
+    assert column == pytest.approx(2 * 15.5 / 31 - 1)
+    assert row == pytest.approx(2 * 7.5 / 15 - 1)
+    assert bin_pos == pytest.approx(2 * 1.5 / 3 - 1)
+    with pytest.raises(ValueError, match='grid_convention'):
+        _head(grid_convention='other')
+
+
 def test_coverage_mean_over_views():
     head = _head(depth_bound=(1.0, 5.0, 1.0), discretization='UD')
     prob = torch.empty(1, 2, 4, 2, 4)

@@ -18,6 +18,7 @@ from projects.OccDepth.occdepth.models.losses.depth_loss import depth_bce_loss
 from projects.OccDepth.occdepth.models.utils import geometry
 
 TARGET_BINNINGS = ('same', 'uniform')
+GRID_CONVENTIONS = ('aligned', 'released')
 
 
 class BasicBlock(nn.Module):
@@ -85,13 +86,16 @@ class OADepthHead(BaseModule):
     * bin position ``t - 0.5``, so that bin ``k`` (``t`` in ``[k, k + 1)``)
       is read around its centre.
 
-    This deliberately fixes the released code, which normalises with the
-    full image size (``W - 1``, ``H - 1``, ``D - 1``) while sampling a
-    1/``stride`` map with ``align_corners=False`` (reference Sec. 13.2: a
-    half-cell misalignment). Points behind the camera or with non-finite
-    coordinates sample nothing. Views are averaged with their coverage
-    (a sampled volume of ones): ``sum_v sample_v / sum_v mask_v`` where the
-    mask sum is positive; a single view is used as sampled.
+    This (``grid_convention='aligned'``) deliberately fixes the released
+    code, which normalises with the full image size (``W - 1``, ``H - 1``,
+    ``D - 1``) while sampling a 1/``stride`` map with ``align_corners=False``
+    (reference Sec. 13.2: a half-cell misalignment);
+    ``grid_convention='released'`` reproduces that normalisation for
+    checkpoints converted from the authors' code. Points behind the camera
+    or with non-finite coordinates sample nothing. Views are averaged with
+    their coverage (a sampled volume of ones): ``sum_v sample_v / sum_v
+    mask_v`` where the mask sum is positive; a single view is used as
+    sampled.
 
     Args:
         in_channels: Channels of the stride-``feature_stride`` features.
@@ -107,6 +111,8 @@ class OADepthHead(BaseModule):
             ``discretization`` (consistent with the lookup, the paper's
             method); ``'uniform'`` uses ``step``-metre bins like the released
             code (reference Sec. 13.1).
+        grid_convention: ``'aligned'`` (pixel-centre sampling, default) or
+            ``'released'`` (the authors' normalisation, for their weights).
         loss_weight: Weight of the distillation loss.
         init_cfg: mmengine initialisation config.
     """
@@ -121,6 +127,7 @@ class OADepthHead(BaseModule):
                  discretization: str = 'LID',
                  feature_stride: int = 8,
                  target_binning: str = 'same',
+                 grid_convention: str = 'aligned',
                  loss_weight: float = 1.0,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
@@ -131,6 +138,9 @@ class OADepthHead(BaseModule):
         if target_binning not in TARGET_BINNINGS:
             raise ValueError(f'OADepthHead: target_binning must be one of '
                              f'{TARGET_BINNINGS}, got {target_binning!r}')
+        if grid_convention not in GRID_CONVENTIONS:
+            raise ValueError(f'OADepthHead: grid_convention must be one of '
+                             f'{GRID_CONVENTIONS}, got {grid_convention!r}')
         depth_min, depth_max, step = (float(x) for x in depth_bound)
         num_bins = round((depth_max - depth_min) / step)
         if depth_min < 0 or step <= 0 or num_bins < 1 or abs(
@@ -148,6 +158,7 @@ class OADepthHead(BaseModule):
         self.discretization = discretization
         self.feature_stride = int(feature_stride)
         self.target_binning = target_binning
+        self.grid_convention = grid_convention
         self.loss_weight = loss_weight
         self.grid_size = tuple(int(n) for n in grid_size)
 
@@ -196,12 +207,18 @@ class OADepthHead(BaseModule):
         index = geometry.depth_to_bin(depth, self.discretization,
                                       self.depth_min, self.depth_max,
                                       self.num_bins)
-        # Normalised coordinate of feature pixel p with align_corners=False
-        # is (2 p + 1) / size - 1, with p = (u + 0.5) / s - 0.5 for pixels
-        # and p = index - 0.5 for bins.
-        column = 2 * (uv[..., 0] + 0.5) / (s * w) - 1
-        row = 2 * (uv[..., 1] + 0.5) / (s * h) - 1
-        bin_pos = 2 * index / self.num_bins - 1
+        if self.grid_convention == 'aligned':
+            # Normalised coordinate of feature pixel p with
+            # align_corners=False is (2 p + 1) / size - 1, with
+            # p = (u + 0.5) / s - 0.5 for pixels and p = index - 0.5 for bins.
+            column = 2 * (uv[..., 0] + 0.5) / (s * w) - 1
+            row = 2 * (uv[..., 1] + 0.5) / (s * h) - 1
+            bin_pos = 2 * index / self.num_bins - 1
+        else:
+            # the released code: full-image size and D - 1
+            column = 2 * uv[..., 0] / (img_hw[1] - 1) - 1
+            row = 2 * uv[..., 1] / (img_hw[0] - 1) - 1
+            bin_pos = 2 * index / (self.num_bins - 1) - 1
         grid = torch.stack([column, row, bin_pos], dim=-1)
         valid = torch.isfinite(grid).all(-1) & (depth > 0)
         grid = torch.where(

@@ -256,11 +256,11 @@ class ASPP3D(nn.Module):
 
     def aspp(self, x: Tensor) -> Tensor:
         """The residual pyramid on ``(B, channels, X, Y, Z)``."""
-        y = torch.zeros_like(x)
+        y = x
         for conv1, bn1, conv2, bn2 in zip(self.conv1, self.bn1, self.conv2,
                                           self.bn2):
             y = y + bn2(conv2(self.relu(bn1(conv1(x)))))
-        return self.relu(y + x)
+        return self.relu(y)
 
     def forward(self, x: Tensor) -> Tensor:
         """Apply the residual pyramid."""

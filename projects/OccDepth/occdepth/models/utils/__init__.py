@@ -1,3 +1,3 @@
-from . import geometry
+from . import convert_reference, geometry, onnx_export
 
-__all__ = ['geometry']
+__all__ = ['convert_reference', 'geometry', 'onnx_export']
