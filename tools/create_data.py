@@ -29,6 +29,8 @@ import numpy as np  # noqa: E402
 
 from projects.OccDepth.occdepth.datasets.lidar_depth import \
     create_lidar_depth  # noqa: E402
+from projects.OccDepth.occdepth.datasets.nyuv2 import \
+    create_nyu_cache  # noqa: E402
 from projects.OccDepth.occdepth.datasets.voxel_labels import (  # noqa: E402
     labels_at_scales, read_kitti_labels)
 
@@ -128,6 +130,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         default=[370, 1220],
         metavar=('H', 'W'),
         help='size of the (cropped) left image')
+    nyu = sub.add_parser(
+        'nyu', help='NYUv2: 1:4 and 1:16 labels of the depthbin .bin files')
+    nyu.add_argument(
+        '--data-root', required=True, help='folder holding NYUtrain/ NYUtest/')
+    nyu.add_argument('--out-dir', required=True, help='cache root')
     return parser.parse_args(argv)
 
 
@@ -137,6 +144,8 @@ def main(argv: Optional[List[str]] = None) -> None:
         sequences = [s.zfill(2) for s in args.sequences]
         create_kitti_label_cache(args.data_root, args.out_dir, sequences,
                                  args.grid_size)
+    elif args.dataset == 'nyu':
+        create_nyu_cache(args.data_root, args.out_dir)
     elif args.dataset == 'kitti-lidar-depth':
         sequences = [s.zfill(2) for s in args.sequences]
         count = create_lidar_depth(args.data_root, args.out_dir, sequences,

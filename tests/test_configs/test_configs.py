@@ -280,7 +280,7 @@ def make_batch(model: dict, with_depth: bool, seed: int = 0) -> dict:
     gt[rng.random(grid) < 0.1] = 255
     sample.gt_occ = torch.from_numpy(gt)
     crp_grid = tuple(math.ceil(n / 4) for n in PROJ_GRID)
-    sample.gt_occ_1_8 = torch.from_numpy(
+    sample.gt_occ_crp = torch.from_numpy(
         rng.integers(0, num_classes, size=crp_grid).astype(np.uint8))
     if with_depth:
         sample.gt_depth = torch.from_numpy(

@@ -67,7 +67,7 @@ def kitti_like_samples(batch: int, num_views: int = 2, seed: int = 0):
         gt = rng.integers(0, 20, size=GRID).astype(np.uint8)
         gt[rng.random(GRID) < 0.1] = 255
         s.gt_occ = torch.from_numpy(gt)
-        s.gt_occ_1_8 = torch.from_numpy(
+        s.gt_occ_crp = torch.from_numpy(
             rng.integers(0, 20,
                          size=tuple(n // 8 for n in GRID)).astype(np.uint8))
         s.gt_depth = torch.from_numpy(

@@ -251,5 +251,5 @@ def test_missing_loss_inputs_raise():
     cells = torch.zeros(1, 1, 16**3, dtype=torch.long)
     with pytest.raises(ValueError, match='frustum_cells'):
         head.loss(out, gt, torch.zeros(1, 2, 2, 2, dtype=torch.long), None)
-    with pytest.raises(ValueError, match='gt_occ_1_8'):
+    with pytest.raises(ValueError, match='gt_occ_crp'):
         head.loss(out, gt, None, cells)

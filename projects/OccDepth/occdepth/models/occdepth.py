@@ -203,13 +203,13 @@ class OccDepth(BaseModel):
         if gt_occ is None:
             raise ValueError('training needs gt_occ on every data sample '
                              '(is the split a test split without labels?)')
-        gt_occ_1_8 = self._stack_field(data_samples, 'gt_occ_1_8')
-        if gt_occ_1_8 is not None:
-            gt_occ_1_8 = gt_occ_1_8.long()
+        gt_occ_crp = self._stack_field(data_samples, 'gt_occ_crp')
+        if gt_occ_crp is not None:
+            gt_occ_crp = gt_occ_crp.long()
         cells = None
         if self.occ_head.uses_frustum_cells:
             cells = self.frustum_cells(outputs['lidar2img'], imgs.shape[-2:])
-        losses = self.occ_head.loss(outputs, gt_occ.long(), gt_occ_1_8, cells)
+        losses = self.occ_head.loss(outputs, gt_occ.long(), gt_occ_crp, cells)
         if self.depth_head is not None:
             gt_depth = self._stack_field(data_samples, 'gt_depth')
             if gt_depth is not None:

@@ -121,18 +121,27 @@ class LoadSSCLabels(BaseTransform):
     - gt_occ (np.ndarray): uint8 ``grid_size`` labels.
     - gt_occ_1_{f} (np.ndarray): uint8 labels pooled by ``f`` for every
       ``f`` in ``downsample_factors``.
+    - gt_occ_crp (np.ndarray): the labels at the context-prior (CRP)
+      resolution, ``gt_occ_1_{crp_factor}``, when ``crp_factor`` is set.
 
     Args:
-        downsample_factors: Downsampling factors of the extra targets, e.g.
-            ``(8,)`` for CRP's ``gt_occ_1_8``.
+        downsample_factors: Downsampling factors of the extra targets.
+        crp_factor: The factor among ``downsample_factors`` whose labels
+            feed the CRP relation loss (8 for the KITTI network), or None.
     """
 
-    def __init__(self, downsample_factors: Sequence[int] = (8, )) -> None:
+    def __init__(self,
+                 downsample_factors: Sequence[int] = (8, ),
+                 crp_factor: Optional[int] = 8) -> None:
         factors = tuple(int(f) for f in downsample_factors)
         if any(f < 2 for f in factors):
             raise ValueError(f'downsample factors must be >= 2, got '
                              f'{tuple(downsample_factors)}')
+        if crp_factor is not None and crp_factor not in factors:
+            raise ValueError(f'crp_factor {crp_factor} must be one of the '
+                             f'downsample_factors {factors}')
         self.downsample_factors = factors
+        self.crp_factor = crp_factor
 
     @staticmethod
     def _load_cached(path: str, shape: Sequence[int]) -> np.ndarray:
@@ -177,11 +186,14 @@ class LoadSSCLabels(BaseTransform):
                     path, [n // f for n in grid_size])
             else:
                 results[f'gt_occ_1_{f}'] = downsample_labels(labels, f)
+        if self.crp_factor is not None:
+            results['gt_occ_crp'] = results[f'gt_occ_1_{self.crp_factor}']
         return results
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}('
-                f'downsample_factors={self.downsample_factors})')
+                f'downsample_factors={self.downsample_factors}, '
+                f'crp_factor={self.crp_factor})')
 
 
 @TRANSFORMS.register_module()

@@ -207,7 +207,7 @@ class SSCHead(BaseModule):
     def loss(self,
              outputs: Dict[str, Tensor],
              gt_occ: Tensor,
-             gt_occ_1_8: Optional[Tensor] = None,
+             gt_occ_crp: Optional[Tensor] = None,
              frustum_cells: Optional[Tensor] = None) -> Dict[str, Tensor]:
         """Weighted SSC losses.
 
@@ -215,7 +215,7 @@ class SSCHead(BaseModule):
             outputs: The dict returned by :meth:`forward`.
             gt_occ: ``(B, X', Y', Z')`` labels at the output resolution,
                 255 = ignored.
-            gt_occ_1_8: ``(B, x, y, z)`` labels at the CRP resolution;
+            gt_occ_crp: ``(B, x, y, z)`` labels at the CRP resolution;
                 required when the relation loss is configured.
             frustum_cells: ``(B, V, X'*Y'*Z')`` image cell of every output
                 voxel per view, -1 outside; required when the frustum
@@ -245,17 +245,17 @@ class SSCHead(BaseModule):
         if self._weight('frustum') and frustum_cells is None:
             raise ValueError('SSCHead.loss: the frustum proportion loss is '
                              'configured but no frustum_cells were given')
-        if self.uses_relation_targets and gt_occ_1_8 is None:
+        if self.uses_relation_targets and gt_occ_crp is None:
             raise ValueError('SSCHead.loss: the relation loss is configured '
-                             'but the samples carry no gt_occ_1_8 (add the '
-                             '1:8 labels to the pipeline)')
+                             'but the samples carry no gt_occ_crp (add the '
+                             'labels at the CRP resolution to the pipeline)')
         if self._weight('frustum'):
             losses['loss_frustum'] = self._weight(
                 'frustum') * ssc_losses.frustum_proportion_loss(
                     logits, target, frustum_cells, self.frustum_size**2)
         if self.uses_relation_targets:
             rel_targets = ssc_losses.compute_relation_targets(
-                gt_occ_1_8, self.n_relations)
+                gt_occ_crp, self.n_relations)
             losses['loss_relation'] = self._weight(
                 'relation') * ssc_losses.relation_loss(
                     outputs['relation_logits'], rel_targets)
