@@ -21,7 +21,11 @@ model = dict(
             checkpoint='https://github.com/lukemelas/EfficientNet-PyTorch/'
             'releases/download/1.0/efficientnet-b3-5fb5a3c3.pth')),
     view_transformer=dict(in_channels=feature),
-    depth_head=dict(in_channels=feature, target_binning='uniform'),
+    # the released code's distillation bins and OAD sampling normalisation
+    depth_head=dict(
+        in_channels=feature,
+        target_binning='uniform',
+        grid_convention='released'),
     occ_head=dict(in_channels=feature))
 
 crop_size = (370, 1220)

@@ -410,6 +410,7 @@ RELEASED = {
     'model.backbone.share_gradient': True,
     'model.depth_head.in_channels': 32,
     'model.depth_head.target_binning': 'uniform',
+    'model.depth_head.grid_convention': 'released',
 }
 B3_C24 = _width('b3', 24, _b3_weights)
 TABLE4B = {
