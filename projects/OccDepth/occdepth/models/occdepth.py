@@ -73,6 +73,8 @@ class OccDepth(BaseModel):
         self.voxel_size = float(voxel_size)
         self.voxel_origin = tuple(voxel_origin)
         self.depth_scale = depth_scale
+        # frustum cells of the last camera set-ups (int16, 2 * V * N bytes)
+        self.frustum_cache = geometry.CameraCache(8)
 
         out_scales = tuple(self.backbone.out_scales)
         missing = [
@@ -129,9 +131,30 @@ class OccDepth(BaseModel):
                       img_hw: Sequence[int]) -> Tensor:
         """Local-frustum cell of every output voxel in every view.
 
+        The cells of a sample depend only on its matrices and the image
+        size: they are computed once per camera set-up and kept as int16
+        in :attr:`frustum_cache`.
+
         Returns:
             Long tensor (B, V, X * Y * Z), -1 where the voxel is not seen.
         """
+        img_hw = tuple(int(n) for n in img_hw)
+        size = self.occ_head.frustum_size
+        cells = [
+            self.frustum_cache.get(
+                self.frustum_cache.key(mat, img_hw, size),
+                lambda mat=mat: self._compute_frustum_cells(
+                    mat[None], img_hw, size)[0].to(torch.int16))
+            for mat in lidar2img
+        ]
+        return torch.stack(cells).long()
+
+    def _compute_frustum_cells(self, lidar2img: Tensor, img_hw: Sequence[int],
+                               frustum_size: int) -> Tensor:
+        """Uncached :meth:`frustum_cells` of ``(B, V, 4, 4)`` matrices."""
+        if frustum_size**2 > torch.iinfo(torch.int16).max:
+            raise ValueError(f'frustum_size {frustum_size} gives more cells '
+                             'than the int16 cell table holds')
         centers = geometry.voxel_centers(
             self.grid_size,
             self.voxel_size,
@@ -140,8 +163,7 @@ class OccDepth(BaseModel):
         uv, depth = geometry.project_points(centers, lidar2img)
         pix = geometry.round_pixels(uv)
         fov = geometry.in_image(pix, depth, img_hw)
-        return geometry.frustum_cells(pix, fov, img_hw,
-                                      self.occ_head.frustum_size)
+        return geometry.frustum_cells(pix, fov, img_hw, frustum_size)
 
     # ------------------------------------------------------------------
     # forward passes

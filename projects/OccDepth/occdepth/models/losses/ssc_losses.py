@@ -4,11 +4,12 @@ Pure functions on batched tensors. Labels are long tensors with ``0`` for
 empty voxels and ``ignore_index`` (255) for voxels without supervision.
 All statistics are computed on the logits' device without host syncs.
 """
-from typing import Optional, Sequence, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 IGNORE_INDEX = 255
 RELATION_COUNTS = (2, 4)
@@ -100,9 +101,60 @@ def occupancy_loss(occ_logits: Tensor,
     return ce_ssc_loss(occ_logits, occ_target, weights, ignore_index)
 
 
+def softmax_probs(logits: Tensor, prob: Optional[Tensor] = None) -> Tensor:
+    """``softmax(logits, dim=1)``, or ``prob`` when it was computed already.
+
+    The scene-class affinity and frustum losses all need the class
+    probabilities; a caller that computes them once and passes them as
+    ``prob`` saves one softmax (and its backward) per loss.
+    """
+    if prob is None:
+        return logits.softmax(dim=1)
+    if prob.shape != logits.shape:
+        raise ValueError(f'prob of shape {tuple(prob.shape)} for logits of '
+                         f'shape {tuple(logits.shape)}')
+    return prob
+
+
+class _ClassSums(torch.autograd.Function):
+    """Per-class ``sum(p_c)`` and ``sum(p_c [y = c])`` over valid voxels.
+
+    Inputs ``prob`` ``(B, C, N)``, ``safe`` ``(B, N)`` labels (any class
+    where invalid) and ``validf`` ``(B, N)`` 0/1; outputs float64 ``(C,)``.
+    Sums run in float32 with PyTorch's cascade summation and are returned in
+    float64. The backward writes the gradient in one pass.
+    """
+
+    @staticmethod
+    def forward(ctx, prob: Tensor, safe: Tensor,
+                validf: Tensor) -> Tuple[Tensor, Tensor]:
+        num_classes = prob.shape[1]
+        acc = torch.float64
+        sum_p = (prob * validf[:, None]).sum(dim=(0, 2)).to(acc)
+        p_true = prob.gather(1, safe[:, None])[:, 0] * validf
+        inter = torch.zeros(
+            num_classes, dtype=acc,
+            device=prob.device).index_add_(0, safe.flatten(),
+                                           p_true.flatten().to(acc))
+        ctx.save_for_backward(safe, validf)
+        return sum_p, inter
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_sum: Tensor,
+                 grad_inter: Tensor) -> Tuple[Optional[Tensor], None, None]:
+        safe, validf = ctx.saved_tensors
+        dtype = validf.dtype
+        grad = grad_sum.to(dtype)[None, :, None] * validf[:, None]
+        grad.scatter_add_(1, safe[:, None],
+                          (grad_inter.to(dtype)[safe] * validf)[:, None])
+        return grad, None, None
+
+
 def sem_scal_loss(logits: Tensor,
                   target: Tensor,
-                  ignore_index: int = IGNORE_INDEX) -> Tensor:
+                  ignore_index: int = IGNORE_INDEX,
+                  prob: Optional[Tensor] = None) -> Tensor:
     """Semantic scene-class affinity loss (MonoScene).
 
     With ``p = softmax(logits)``, over supervised voxels and for every class
@@ -117,25 +169,20 @@ def sem_scal_loss(logits: Tensor,
         logits: ``(B, C, ...)``.
         target: ``(B, ...)`` long.
         ignore_index: Label without supervision.
+        prob: ``softmax(logits, dim=1)`` if already computed.
 
     Returns:
         Scalar loss.
     """
     _check_target(logits, target, 'sem_scal_loss')
     num_classes = logits.shape[1]
-    prob = logits.softmax(dim=1).flatten(2)
+    prob = softmax_probs(logits, prob).flatten(2)
     target = target.long().flatten(1)
     valid = target != ignore_index
     safe = torch.where(valid, target, torch.zeros_like(target))
     validf = valid.to(prob.dtype)
     acc = torch.float64
-    # Per-class sums over supervised voxels, accumulated in float64.
-    sum_p = (prob * validf[:, None]).sum(dim=(0, 2), dtype=acc)
-    p_true = prob.gather(1, safe[:, None])[:, 0] * validf
-    inter = torch.zeros(
-        num_classes, dtype=acc,
-        device=prob.device).index_add(0, safe.flatten(),
-                                      p_true.flatten().to(acc))
+    sum_p, inter = _ClassSums.apply(prob, safe, validf)
     count = torch.zeros(
         num_classes, dtype=acc,
         device=prob.device).index_add(0, safe.flatten(),
@@ -163,7 +210,8 @@ def sem_scal_loss(logits: Tensor,
 
 def geo_scal_loss(logits: Tensor,
                   target: Tensor,
-                  ignore_index: int = IGNORE_INDEX) -> Tensor:
+                  ignore_index: int = IGNORE_INDEX,
+                  prob: Optional[Tensor] = None) -> Tensor:
     """Geometric scene-class affinity loss (MonoScene).
 
     With ``e = softmax(logits)[:, 0]`` (empty probability), ``q = 1 - e`` and
@@ -176,12 +224,13 @@ def geo_scal_loss(logits: Tensor,
         logits: ``(B, C, ...)``.
         target: ``(B, ...)`` long.
         ignore_index: Label without supervision.
+        prob: ``softmax(logits, dim=1)`` if already computed.
 
     Returns:
         Scalar loss.
     """
     _check_target(logits, target, 'geo_scal_loss')
-    empty = logits.softmax(dim=1)[:, 0].flatten(1)
+    empty = softmax_probs(logits, prob)[:, 0].flatten(1)
     target = target.long().flatten(1)
     valid = target != ignore_index
     acc = torch.float64
@@ -200,12 +249,28 @@ def geo_scal_loss(logits: Tensor,
     return (_neg_log(ratios) * ok).sum().to(logits.dtype)
 
 
+# Largest number of view-cell combinations summed in a single pass.
+_MAX_CELL_CODES = 1 << 16
+
+
+def _code_incidence(bins: int, num_views: int, like: Tensor) -> Tensor:
+    """``(bins ** V, bins)``: how often cell ``k`` is a digit of a code."""
+    codes = torch.arange(bins**num_views, device=like.device)
+    incidence = torch.zeros(
+        bins**num_views, bins, dtype=like.dtype, device=like.device)
+    for v in range(num_views):
+        digit = torch.div(codes, bins**v, rounding_mode='floor') % bins
+        incidence[codes, digit] += 1
+    return incidence
+
+
 def frustum_proportion_loss(logits: Tensor,
                             target: Tensor,
                             frustum_cells: Tensor,
                             num_frustums: int,
-                            ignore_index: int = IGNORE_INDEX) -> Tensor:
-    """Frustum proportion loss (MonoScene), one scatter pass per view.
+                            ignore_index: int = IGNORE_INDEX,
+                            prob: Optional[Tensor] = None) -> Tensor:
+    """Frustum proportion loss (MonoScene), one scatter pass for all views.
 
     A voxel belongs to local frustum ``k`` (an image cell) when any view
     projects it into cell ``k`` and its label is supervised; a voxel that
@@ -216,6 +281,10 @@ def frustum_proportion_loss(logits: Tensor,
     ``KL(target || predicted)`` over classes with non-zero target
     proportion, averaged over non-empty frustums (0 when all are empty).
 
+    The probabilities are summed per combination of the views' cells (one
+    scatter over the voxels), then spread onto the cells by a small matrix
+    product.
+
     Args:
         logits: ``(B, C, X, Y, Z)`` (any spatial shape).
         target: ``(B, X, Y, Z)`` long.
@@ -223,13 +292,14 @@ def frustum_proportion_loss(logits: Tensor,
             ``v`` (C order) or -1 when it is outside that image.
         num_frustums: Number of cells ``K`` (``frustum_size ** 2``).
         ignore_index: Label without supervision.
+        prob: ``softmax(logits, dim=1)`` if already computed.
 
     Returns:
         Scalar loss.
     """
     _check_target(logits, target, 'frustum_proportion_loss')
     bs, num_classes = logits.shape[:2]
-    prob = logits.softmax(dim=1).flatten(2)
+    prob = softmax_probs(logits, prob).flatten(2)
     n_vox = prob.shape[2]
     if frustum_cells.dim() != 3 or frustum_cells.shape[0] != bs \
             or frustum_cells.shape[2] != n_vox:
@@ -239,27 +309,38 @@ def frustum_proportion_loss(logits: Tensor,
     target = target.long().flatten(1)
     valid = target != ignore_index
     cells = frustum_cells.long()
+    num_views = cells.shape[1]
+    bins = num_frustums + 1
     # Unsupervised voxels and cells out of range go to an extra bin
     # ``num_frustums`` that is dropped at the end.
     inside = valid[:, None] & (cells >= 0) & (cells < num_frustums)
     cells = torch.where(inside, cells, num_frustums)
     # A view that repeats the cell of an earlier view adds nothing.
     views = [cells[:, 0]]
-    for v in range(1, cells.shape[1]):
+    for v in range(1, num_views):
         dup = (cells[:, v:v + 1] == cells[:, :v]).any(dim=1)
         views.append(torch.where(dup, num_frustums, cells[:, v]))
     index = torch.stack(views, dim=1)
-    cum = prob.new_zeros(num_classes, num_frustums + 1)
-    for b in range(bs):
-        for v in range(index.shape[1]):
-            cum = cum.index_add(1, index[b, v], prob[b])
+    # (C, B * N): a view for B = 1
+    flat = prob.transpose(0, 1).reshape(num_classes, bs * n_vox)
+    if bins**num_views <= _MAX_CELL_CODES:
+        code = index[:, 0]
+        for v in range(1, num_views):
+            code = code + index[:, v] * bins**v
+        per_code = prob.new_zeros(num_classes, bins**num_views).index_add(
+            1, code.reshape(-1), flat)
+        # sums of up to N probabilities: never in a reduced precision
+        with torch.autocast(prob.device.type, enabled=False):
+            cum = per_code @ _code_incidence(bins, num_views, per_code)
+    else:
+        cum = prob.new_zeros(num_classes, bins)
+        for v in range(num_views):
+            cum = cum.index_add(1, index[:, v].reshape(-1), flat)
     cum = cum[:, :num_frustums].t()
     safe = torch.where(valid, target, torch.zeros_like(target))
     codes = index * num_classes + safe[:, None]
-    counts = torch.bincount(
-        codes.reshape(-1), minlength=(num_frustums + 1) * num_classes)
-    counts = counts.reshape(num_frustums + 1,
-                            num_classes)[:num_frustums].to(cum.dtype)
+    counts = torch.bincount(codes.reshape(-1), minlength=bins * num_classes)
+    counts = counts.reshape(bins, num_classes)[:num_frustums].to(cum.dtype)
     total = cum.sum(dim=1, keepdim=True)
     total_cnt = counts.sum(dim=1, keepdim=True)
     ok = (total > 0) & (total_cnt > 0)

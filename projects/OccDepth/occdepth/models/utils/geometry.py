@@ -17,7 +17,8 @@ Conventions used everywhere in OccDepth:
   the un-normalised ``(u z, v z, z)`` the same way.)
 * Depth is the camera z coordinate in metres.
 """
-from typing import Optional, Sequence, Tuple, Union
+from collections import OrderedDict
+from typing import Any, Callable, Hashable, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -174,6 +175,48 @@ def frustum_cells(pix: Tensor, fov: Tensor, img_hw: Sequence[int],
     row = torch.div(pix[..., 1] * frustum_size, h, rounding_mode='floor')
     cell = row * frustum_size + col
     return torch.where(fov, cell, torch.full_like(cell, -1))
+
+
+class CameraCache:
+    """Small least-recently-used cache of per-camera geometry tables.
+
+    Projection tables (pixel of every voxel, frustum cells) depend only on
+    a sample's camera matrices, the image size and the grid, so a training
+    set with a handful of calibrations (times the flip augmentation) reuses
+    a few entries. Keys hold the exact bytes of the float64 matrices.
+
+    Args:
+        max_entries: Entries kept; 0 disables caching.
+    """
+
+    def __init__(self, max_entries: int = 8) -> None:
+        if max_entries < 0:
+            raise ValueError('CameraCache: max_entries must be >= 0, got '
+                             f'{max_entries}')
+        self.max_entries = max_entries
+        self._entries: 'OrderedDict[tuple, Any]' = OrderedDict()
+
+    @staticmethod
+    def key(mat: Tensor, *extra: Hashable) -> tuple:
+        """Key of one sample's ``(V, 4, 4)`` matrices plus ``extra``."""
+        data = mat.detach().to('cpu', torch.float64).contiguous()
+        return (data.numpy().tobytes(), tuple(data.shape), str(mat.device),
+                *extra)
+
+    def get(self, key: tuple, compute: Callable[[], Any]) -> Any:
+        """The cached value of ``key``, computed on a miss."""
+        if key in self._entries:
+            self._entries.move_to_end(key)
+            return self._entries[key]
+        value = compute()
+        if self.max_entries:
+            self._entries[key] = value
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+        return value
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
 
 def _check_mode(mode: str) -> None:

@@ -4,15 +4,25 @@ Every voxel centre is projected into every view; the 2D feature under the
 projected pixel is gathered at several image scales and the views are fused
 into one 3D feature volume. With a single view and ``fusion='cosine'`` this is
 exactly MonoScene's FLoSP.
+
+Implementation: the projection of a sample depends only on its camera
+matrices and the image size, so the pixel of every voxel at every scale is
+computed once per camera set-up and cached (:class:`geometry.CameraCache`).
+Features are gathered as rows ``(N, C)`` of channels-last tables with one
+``index_select`` per view and scale; every per-voxel reduction then runs
+over contiguous channels. The stereo cosine fusion, the configuration of the
+paper, is one autograd function that processes the voxels in chunks and
+recomputes its rows in the backward pass instead of storing them.
 """
 import math
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
 from mmdet3d.registry import MODELS
 from mmengine.model import BaseModule
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
 
 from projects.OccDepth.occdepth.models.utils import geometry
 
@@ -21,6 +31,97 @@ FUSIONS = ('cosine', 'mean', 'concat')
 # |pixel| bound applied before the cast to int64, so that points next to the
 # camera plane cannot overflow into a valid pixel index.
 _MAX_PIXEL = 1e9
+# Voxels per chunk of the fused stereo cosine function (rows of C floats).
+_CHUNK = 16384
+_EPS = 1e-8  # eps of F.cosine_similarity
+
+
+def _row_table(feat: Tensor) -> Tensor:
+    """``(V, C, h, w)`` -> ``(V * h * w + 1, C)`` rows; the last is zero."""
+    v, c, h, w = feat.shape
+    table = feat.new_empty(v * h * w + 1, c)
+    table[:-1].view(v, h, w, c).copy_(feat.permute(0, 2, 3, 1))
+    table[-1] = 0
+    return table
+
+
+def _chunks(n: int) -> List[slice]:
+    return [slice(i, min(i + _CHUNK, n)) for i in range(0, n, _CHUNK)]
+
+
+class _StereoCosine(torch.autograd.Function):
+    """Two-view cosine fusion summed over scales, as rows ``(B, N, C)``.
+
+    ``out = w * (f_0 + f_1) / 2`` with ``w = cos(f_0, f_1)`` where both
+    views see the voxel and ``w = 1`` elsewhere (an unseen view reads the
+    zero row). ``cos`` is ``f_0 . f_1 / (max(|f_0|, eps) max(|f_1|, eps))``,
+    the value of ``F.cosine_similarity``; its gradient is exact wherever
+    ``|f| > eps``.
+    """
+
+    @staticmethod
+    def forward(ctx, indices: list, both: list, *feats: Tensor) -> Tensor:
+        b, _, c = feats[0].shape[:3]
+        n = both[0].shape[0]
+        out = feats[0].new_zeros(b, n, c)
+        tables = []
+        for i in range(b):
+            tables.append([_row_table(feat[i]) for feat in feats])
+            for table, index in zip(tables[i], indices[i]):
+                for sl in _chunks(n):
+                    r0 = table.index_select(0, index[0, sl])
+                    r1 = table.index_select(0, index[1, sl])
+                    cos = _cosine(r0, r1)[0]
+                    half = torch.where(both[i][sl], cos, 1.0) * 0.5
+                    out[i, sl].addcmul_(r0.add_(r1), half)
+        ctx.tables, ctx.indices, ctx.both = tables, indices, both
+        ctx.shapes = [tuple(f.shape) for f in feats]
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: Tensor) -> Tuple[Optional[Tensor], ...]:
+        grad = grad.contiguous()
+        b, n, c = grad.shape
+        grads = []
+        for s, (_, v, _, h, w) in enumerate(ctx.shapes):
+            if not ctx.needs_input_grad[2 + s]:
+                grads.append(None)
+                continue
+            full = grad.new_zeros(b, v * h * w + 1, c)
+            for i in range(b):
+                table, index = ctx.tables[i][s], ctx.indices[i][s]
+                for sl in _chunks(n):
+                    g = grad[i, sl]
+                    r0 = table.index_select(0, index[0, sl])
+                    r1 = table.index_select(0, index[1, sl])
+                    cos, inv, n0, n1 = _cosine(r0, r1)
+                    both = ctx.both[i][sl]
+                    base = g * (torch.where(both, cos, 1.0) * 0.5)
+                    # d out / d cos = (f_0 + f_1) / 2, seen by both only
+                    dcos = torch.where(
+                        both, (g * (r0 + r1)).sum(1, keepdim=True) * 0.5, 0.0)
+                    cross = dcos * inv
+                    d0 = torch.where(n0 > _EPS, dcos * cos / (n0 * n0), 0.0)
+                    d1 = torch.where(n1 > _EPS, dcos * cos / (n1 * n1), 0.0)
+                    full[i].index_add_(
+                        0, index[0, sl],
+                        torch.addcmul(base, r1, cross).sub_(r0 * d0))
+                    full[i].index_add_(
+                        0, index[1, sl],
+                        torch.addcmul(base, r0, cross).sub_(r1 * d1))
+            grads.append(full[:, :-1].view(b, v, h, w,
+                                           c).permute(0, 1, 4, 2, 3))
+        return (None, None, *grads)
+
+
+def _cosine(r0: Tensor, r1: Tensor) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Row-wise cosine, ``1 / (max(n0, eps) max(n1, eps))`` and norms."""
+    n0 = torch.linalg.vector_norm(r0, dim=1, keepdim=True)
+    n1 = torch.linalg.vector_norm(r1, dim=1, keepdim=True)
+    inv = 1 / (n0.clamp_min(_EPS) * n1.clamp_min(_EPS))
+    dot = torch.linalg.vecdot(r0, r1, dim=1).unsqueeze(1)
+    return dot * inv, inv, n0, n1
 
 
 @MODELS.register_module()
@@ -56,6 +157,8 @@ class StereoSFA(BaseModule):
         in_channels: Channels ``C`` of the 2D features; needed by
             ``'concat'`` only.
         num_views: Number of views; needed by ``'concat'`` only.
+        cache_size: Camera set-ups whose pixel tables are kept (int32,
+            ``4 * V * N`` bytes per scale each); 0 recomputes every batch.
         init_cfg: mmengine initialisation config.
     """
 
@@ -67,6 +170,7 @@ class StereoSFA(BaseModule):
                  fusion: str = 'cosine',
                  in_channels: Optional[int] = None,
                  num_views: int = 2,
+                 cache_size: int = 8,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if fusion not in FUSIONS:
@@ -82,6 +186,7 @@ class StereoSFA(BaseModule):
         self.scales = tuple(int(s) for s in scales)
         self.fusion = fusion
         self.num_views = num_views
+        self.cache = geometry.CameraCache(cache_size)
         if fusion == 'concat':
             if in_channels is None:
                 raise ValueError('StereoSFA: fusion="concat" needs '
@@ -110,44 +215,65 @@ class StereoSFA(BaseModule):
         fov = geometry.in_image(pix, depth, img_hw)
         return pix, fov
 
-    def _gather(self, feat: Tensor, pix: Tensor, fov: Tensor, scale: int,
-                img_hw: Sequence[int]) -> Tensor:
-        """Features ``(B, V, C, N)`` under the pixels; zero outside fov."""
-        b, v, c, h, w = feat.shape
-        min_h, min_w = (math.ceil(n / scale) for n in img_hw)
-        if h < min_h or w < min_w:
-            raise ValueError(
-                f'StereoSFA: the scale-{scale} feature map is {h}x{w}, '
-                f'smaller than ceil({img_hw[0]}/{scale}) x '
-                f'ceil({img_hw[1]}/{scale}) for image size {tuple(img_hw)}')
-        pix_s = torch.div(pix, scale, rounding_mode='floor')
-        index = pix_s[..., 1] * w + pix_s[..., 0]
-        # Column h*w of the padded map is zero: out-of-view samples read it.
-        index = torch.where(fov, index, torch.full_like(index, h * w))
-        flat = F.pad(feat.reshape(b, v, c, h * w), (0, 1))
-        index = index.unsqueeze(2).expand(-1, -1, c, -1)
-        return torch.gather(flat, 3, index)
+    def _sample_tables(self, lidar2img: Tensor, img_hw: Sequence[int],
+                       shapes: Sequence[Tuple[int, int]]) -> Dict:
+        """Row indices of one sample's voxels in every scale's table.
 
-    def _fuse(self, samples: Tensor, fov: Tensor) -> Tensor:
-        """Fuse ``(B, V, C, N)`` samples into ``(B, C', N)``."""
-        b, v, c, n = samples.shape
-        seen = fov.to(samples.dtype)
+        Returns:
+            dict with ``index``: one ``(V, N)`` int32 tensor per scale
+            (row ``pix_y * w + pix_x + view * h * w`` of
+            :func:`_row_table`, the zero row ``V * h * w`` out of view),
+            ``fov`` ``(V, N)`` bool and ``both`` ``(N, 1)`` bool (seen by
+            every view).
+        """
+        pix, fov = self.project(lidar2img[None], img_hw)
+        pix, fov = pix[0], fov[0]
+        num_views = fov.shape[0]
+        view = torch.arange(num_views, device=fov.device)[:, None]
+        index = []
+        for scale, (h, w) in zip(self.scales, shapes):
+            pix_s = torch.div(pix, scale, rounding_mode='floor')
+            rows = pix_s[..., 1] * w + pix_s[..., 0] + view * (h * w)
+            rows = torch.where(fov, rows, num_views * h * w)
+            index.append(rows.to(torch.int32))
+        return dict(index=index, fov=fov, both=fov.all(0)[:, None])
+
+    def _gather_rows(self, feats: List[Tensor],
+                     tables: List[Dict]) -> List[Tensor]:
+        """Differentiable ``(B, V, N, C)`` samples of every scale."""
+        out = []
+        for s, feat in enumerate(feats):
+            b, v, c = feat.shape[:3]
+            rows = []
+            for i in range(b):
+                table = F.pad(feat[i].permute(0, 2, 3, 1).reshape(-1, c),
+                              (0, 0, 0, 1))
+                index = tables[i]['index'][s]
+                rows.append(
+                    table.index_select(0, index.reshape(-1)).view(v, -1, c))
+            out.append(torch.stack(rows))
+        return out
+
+    def _fuse_rows(self, samples: Tensor, fov: Tensor) -> Tensor:
+        """Fuse ``(B, V, N, C)`` samples into ``(B, N, C')`` rows."""
+        b, v, n, c = samples.shape
         if self.fusion == 'concat':
-            return samples.reshape(b, v * c, n)
+            return samples.permute(0, 2, 1, 3).reshape(b, n, v * c)
         if v == 1:
             return samples[:, 0]
+        seen = fov.to(samples.dtype)
         if self.fusion == 'mean':
             count = seen.sum(1).clamp_min(1)
-            return samples.sum(1) / count.unsqueeze(1)
+            return samples.sum(1) / count.unsqueeze(-1)
         weights = [0] * v
         for i in range(v):
             for j in range(i + 1, v):
                 cos = F.cosine_similarity(
-                    samples[:, i], samples[:, j], dim=1, eps=1e-8)
+                    samples[:, i], samples[:, j], dim=-1, eps=_EPS)
                 both = cos * seen[:, i] * seen[:, j]
                 weights[i] = weights[i] + both + seen[:, i] * (1 - seen[:, j])
                 weights[j] = weights[j] + both + seen[:, j] * (1 - seen[:, i])
-        weight = torch.stack(weights, dim=1).unsqueeze(2)
+        weight = torch.stack(weights, dim=1).unsqueeze(-1)
         return (samples * weight).sum(1) / (v * (v - 1))
 
     def forward(self, feats: List[Tensor], lidar2img: Tensor,
@@ -174,13 +300,44 @@ class StereoSFA(BaseModule):
         if self.fusion == 'concat' and v != self.num_views:
             raise ValueError(f'StereoSFA: fusion="concat" was built for '
                              f'{self.num_views} views, got {v}')
-        pix, fov = self.project(lidar2img, img_hw)
-        volume = None
+        img_hw = tuple(int(n) for n in img_hw)
+        shapes = []
         for feat, scale in zip(feats, self.scales):
-            fused = self._fuse(
-                self._gather(feat, pix, fov, scale, img_hw), fov)
-            volume = fused if volume is None else volume + fused
-        volume = volume.reshape(b, -1, *self.grid_size)
+            h, w = feat.shape[-2:]
+            min_h, min_w = (math.ceil(n / scale) for n in img_hw)
+            if h < min_h or w < min_w:
+                raise ValueError(
+                    f'StereoSFA: the scale-{scale} feature map is {h}x{w}, '
+                    f'smaller than ceil({img_hw[0]}/{scale}) x '
+                    f'ceil({img_hw[1]}/{scale}) for image size {img_hw}')
+            shapes.append((h, w))
+        shapes = tuple(shapes)
+        # While tracing (ONNX / torch.export) the tables must stay functions
+        # of the lidar2img input: no cache keyed on its values, and no
+        # custom autograd function.
+        tracing = torch.jit.is_tracing() or torch.compiler.is_compiling()
+        if tracing:
+            tables = [
+                self._sample_tables(lidar2img[i], img_hw, shapes)
+                for i in range(b)
+            ]
+        else:
+            tables = [
+                self.cache.get(
+                    self.cache.key(lidar2img[i], img_hw, shapes, self.scales),
+                    lambda i=i: self._sample_tables(lidar2img[i], img_hw,
+                                                    shapes)) for i in range(b)
+            ]
+        if self.fusion == 'cosine' and v == 2 and not tracing:
+            rows = _StereoCosine.apply([t['index'] for t in tables],
+                                       [t['both'] for t in tables], *feats)
+        else:
+            fov = torch.stack([t['fov'] for t in tables])
+            rows = None
+            for samples in self._gather_rows(feats, tables):
+                fused = self._fuse_rows(samples, fov)
+                rows = fused if rows is None else rows + fused
+        volume = rows.transpose(1, 2).reshape(b, -1, *self.grid_size)
         if self.fusion == 'concat':
             volume = self.reduce(volume)
-        return volume
+        return volume.contiguous()

@@ -1,0 +1,359 @@
+"""Optimised pieces against their plain formulations.
+
+Each test draws fresh random inputs (the seed is part of every failure
+message), runs the optimised code and a plain, obviously-correct version of
+the same formula, and compares values and gradients to 1e-5 relative to the
+largest magnitude. Speed is measured by tools/analysis_tools/benchmark.py,
+never here.
+"""
+import math
+import random
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from projects.OccDepth.occdepth.models.losses import ssc_losses
+from projects.OccDepth.occdepth.models.utils import geometry
+from projects.OccDepth.occdepth.models.view_transformers import StereoSFA
+from projects.OccDepth.occdepth.models.view_transformers import \
+    stereo_sfa as sfa_module
+
+RTOL = 1e-5
+ORIGIN = (0.0, -25.6, -2.0)
+
+
+def _fresh_seed() -> int:
+    seed = random.SystemRandom().randrange(2**31)
+    torch.manual_seed(seed)
+    return seed
+
+
+def _close(actual: torch.Tensor, expected: torch.Tensor, what: str,
+           seed: int) -> None:
+    scale = expected.abs().max().clamp_min(1e-30)
+    err = ((actual - expected).abs().max() / scale).item()
+    assert actual.shape == expected.shape, f'{what} (seed {seed}): shape'
+    assert err <= RTOL, f'{what} (seed {seed}): relative error {err:.2e}'
+
+
+def _stereo_cameras(batch: int, img_hw, views: int = 2) -> torch.Tensor:
+    """KITTI-like rigs with random jitter; odd samples flipped."""
+    h, w = img_hw
+    mats = []
+    for i in range(batch):
+        f = w * (0.55 + 0.1 * torch.rand(()).item())
+        k = torch.tensor([[f, 0, w / 2 + torch.randn(
+            ()).item()], [0, f, h / 2], [0, 0, 1]],
+                         dtype=torch.float64)
+        base = torch.tensor(
+            [[0, -1, 0, 0], [0, 0, -1, 0.1], [1, 0, 0, -0.3], [0, 0, 0, 1]],
+            dtype=torch.float64)
+        cams = []
+        for v in range(views):
+            cam = base.clone()
+            cam[0, 3] = -0.54 * v + 0.05 * torch.randn(()).item()
+            cams.append(cam)
+        flip = None
+        if i % 2:
+            flip = torch.as_tensor(geometry.horizontal_flip_matrix(w))
+        mats.append(
+            geometry.build_lidar2img(
+                k.expand(views, 3, 3), torch.stack(cams), flip))
+    return torch.stack(mats)
+
+
+def plain_sfa(sfa: StereoSFA, feats, lidar2img, img_hw) -> torch.Tensor:
+    """The direct formulation: per-scale gather from padded maps and fusion
+    of ``(B, V, C, N)`` samples (the implementation before optimisation)."""
+    pix, fov = sfa.project(lidar2img, img_hw)
+    volume = None
+    for feat, scale in zip(feats, sfa.scales):
+        b, v, c, h, w = feat.shape
+        pix_s = torch.div(pix, scale, rounding_mode='floor')
+        index = pix_s[..., 1] * w + pix_s[..., 0]
+        index = torch.where(fov, index, torch.full_like(index, h * w))
+        flat = F.pad(feat.reshape(b, v, c, h * w), (0, 1))
+        samples = torch.gather(flat, 3,
+                               index.unsqueeze(2).expand(-1, -1, c, -1))
+        seen = fov.to(samples.dtype)
+        if sfa.fusion == 'concat':
+            fused = samples.reshape(b, v * c, -1)
+        elif v == 1:
+            fused = samples[:, 0]
+        elif sfa.fusion == 'mean':
+            fused = samples.sum(1) / seen.sum(1).clamp_min(1).unsqueeze(1)
+        else:
+            weights = [0] * v
+            for i in range(v):
+                for j in range(i + 1, v):
+                    cos = F.cosine_similarity(
+                        samples[:, i], samples[:, j], dim=1, eps=1e-8)
+                    both = cos * seen[:, i] * seen[:, j]
+                    weights[i] = weights[i] + both + seen[:,
+                                                          i] * (1 - seen[:, j])
+                    weights[j] = weights[j] + both + seen[:,
+                                                          j] * (1 - seen[:, i])
+            weight = torch.stack(weights, dim=1).unsqueeze(2)
+            fused = (samples * weight).sum(1) / (v * (v - 1))
+        volume = fused if volume is None else volume + fused
+    volume = volume.reshape(b, -1, *sfa.grid_size)
+    if sfa.fusion == 'concat':
+        volume = sfa.reduce(volume)
+    return volume
+
+
+SFA_CASES = [
+    ('cosine', 2, torch.float32),
+    ('cosine', 2, torch.float64),
+    ('cosine', 3, torch.float32),
+    ('cosine', 1, torch.float32),
+    ('mean', 2, torch.float32),
+    ('concat', 2, torch.float32),
+]
+
+
+@pytest.mark.parametrize('fusion,views,dtype', SFA_CASES)
+def test_sfa_matches_plain_formulation(fusion, views, dtype, monkeypatch):
+    seed = _fresh_seed()
+    # a few voxels per chunk so that chunk boundaries are crossed
+    monkeypatch.setattr(sfa_module, '_CHUNK', 97)
+    img_hw = (24, 70)  # odd scale-8 size: ceil -> padded maps
+    scales = (1, 2, 4, 8)
+    sfa = StereoSFA((16, 16, 4),
+                    1.6, (0.0, -12.8, -2.0),
+                    scales=scales,
+                    fusion=fusion,
+                    in_channels=5,
+                    num_views=views).to(dtype)
+    lidar2img = _stereo_cameras(2, img_hw, views)
+    feats = [
+        torch.randn(
+            2,
+            views,
+            5,
+            math.ceil(img_hw[0] / s) + (s == 2),
+            math.ceil(img_hw[1] / s),
+            dtype=dtype,
+            requires_grad=True) for s in scales
+    ]
+    out = sfa(feats, lidar2img, img_hw)
+    expected = plain_sfa(sfa, feats, lidar2img, img_hw)
+    _close(out, expected, f'{fusion} V={views} values', seed)
+    assert out.abs().sum() > 0 and out.is_contiguous()
+    grad_out = torch.randn_like(out)
+    grads = torch.autograd.grad(out, feats, grad_out)
+    expected_grads = torch.autograd.grad(expected, feats, grad_out)
+    for s, g, e in zip(scales, grads, expected_grads):
+        _close(g, e, f'{fusion} V={views} grad scale {s}', seed)
+    if fusion == 'concat':
+        params = list(sfa.parameters())
+        got = torch.autograd.grad(
+            sfa(feats, lidar2img, img_hw), params, grad_out)
+        want = torch.autograd.grad(
+            plain_sfa(sfa, feats, lidar2img, img_hw), params, grad_out)
+        for g, e in zip(got, want):
+            _close(g, e, 'concat reduce grad', seed)
+
+
+def test_sfa_cache_reuses_and_separates_cameras():
+    seed = _fresh_seed()
+    img_hw = (16, 40)
+    sfa = StereoSFA((8, 8, 2), 3.2, (0.0, -12.8, -2.0), scales=(1, 2))
+    lidar2img = _stereo_cameras(2, img_hw)
+    feats = [torch.randn(2, 2, 3, 16 // s, 40 // s) for s in (1, 2)]
+    first = sfa(feats, lidar2img, img_hw)
+    assert len(sfa.cache) == 2  # one entry per camera set-up
+    again = sfa(feats, lidar2img, img_hw)
+    assert len(sfa.cache) == 2
+    assert torch.equal(first, again)
+    # the flipped rig of sample 1 used for sample 0 too: a hit, same values
+    swapped = sfa([f.flip(0) for f in feats], lidar2img.flip(0), img_hw)
+    assert len(sfa.cache) == 2
+    assert torch.equal(swapped, first.flip(0))
+    # another image size or another matrix is a new entry
+    moved = lidar2img.clone()
+    moved[0, 0, 0, 3] += 1.0
+    _close(
+        sfa(feats, moved, img_hw), plain_sfa(sfa, feats, moved, img_hw),
+        'moved camera', seed)
+    assert len(sfa.cache) == 3
+    uncached = StereoSFA((8, 8, 2),
+                         3.2, (0.0, -12.8, -2.0),
+                         scales=(1, 2),
+                         cache_size=0)
+    assert torch.equal(uncached(feats, lidar2img, img_hw), first)
+    assert len(uncached.cache) == 0
+
+
+def test_camera_cache_is_lru():
+    cache = geometry.CameraCache(2)
+    calls = []
+
+    def make(value):
+        return lambda: calls.append(value) or value
+
+    assert cache.get(('a', ), make(1)) == 1
+    assert cache.get(('b', ), make(2)) == 2
+    assert cache.get(('a', ), make(9)) == 1  # hit, 'a' becomes recent
+    assert cache.get(('c', ), make(3)) == 3  # evicts 'b'
+    assert cache.get(('b', ), make(4)) == 4
+    assert calls == [1, 2, 3, 4]
+    mat = torch.eye(4, dtype=torch.float64)[None]
+    assert cache.key(mat, (1, 2)) == cache.key(mat.clone(), (1, 2))
+    assert cache.key(mat, (1, 2)) != cache.key(mat * 2, (1, 2))
+    with pytest.raises(ValueError, match='max_entries'):
+        geometry.CameraCache(-1)
+
+
+def _neg_log(x: torch.Tensor) -> torch.Tensor:
+    return -torch.log(x).clamp(min=-100)
+
+
+def plain_sem_scal(logits, target, ignore_index=255):
+    """Per-class loop over masked voxels (MonoScene's formulation)."""
+    prob = logits.softmax(dim=1).double()
+    mask = target != ignore_index
+    p = prob.permute(1, 0, *range(2, prob.dim()))[:, mask]  # (C, M)
+    t = target[mask]
+    loss, present = 0, 0
+    for c in range(prob.shape[1]):
+        is_c = (t == c).double()
+        if is_c.sum() == 0:
+            continue
+        present += 1
+        pc = p[c]
+        if pc.sum() > 0:
+            loss = loss + _neg_log((pc * is_c).sum() / pc.sum())
+        loss = loss + _neg_log((pc * is_c).sum() / is_c.sum())
+        if (1 - is_c).sum() > 0:
+            loss = loss + _neg_log(
+                ((1 - pc) * (1 - is_c)).sum() / (1 - is_c).sum())
+    return loss / max(present, 1)
+
+
+def plain_geo_scal(logits, target, ignore_index=255):
+    prob = logits.softmax(dim=1).double()
+    mask = target != ignore_index
+    empty = prob[:, 0][mask]
+    y = (target[mask] != 0).double()
+    q = 1 - empty
+    return (_neg_log((q * y).sum() / q.sum()) + _neg_log(
+        (q * y).sum() / y.sum()) + _neg_log(
+            (empty * (1 - y)).sum() / (1 - y).sum()))
+
+
+def plain_frustum(logits, target, cells, num_frustums, ignore_index=255):
+    """One mask per frustum, summed over the batch (MonoScene)."""
+    prob = logits.softmax(dim=1).flatten(2).double()
+    target = target.flatten(1)
+    valid = target != ignore_index
+    loss, count = 0, 0
+    for k in range(num_frustums):
+        mask = (cells == k).any(dim=1) & valid  # (B, N)
+        cum = (prob * mask[:, None]).sum(dim=(0, 2))
+        cnt = torch.stack([((target == c) & mask).sum()
+                           for c in range(prob.shape[1])]).double()
+        if cum.sum() == 0 or cnt.sum() == 0:
+            continue
+        pred, prop = cum / cum.sum(), cnt / cnt.sum()
+        sel = prop > 0
+        loss = loss + (prop[sel] * (prop[sel].log() - pred[sel].log())).sum()
+        count += 1
+    return loss / max(count, 1)
+
+
+def _random_scene(batch=2, classes=6, grid=(6, 5, 4), views=2, cells=9):
+    logits = 3 * torch.randn(batch, classes, *grid, dtype=torch.float32)
+    target = torch.randint(0, classes, (batch, *grid))
+    target[torch.rand(batch, *grid) < 0.2] = 255
+    n = math.prod(grid)
+    frustum = torch.randint(-1, cells, (batch, views, n))
+    # the views often agree, as for distant voxels of a stereo rig
+    same = torch.rand(batch, n) < 0.5
+    frustum[:, -1] = torch.where(same, frustum[:, 0], frustum[:, -1])
+    return logits.requires_grad_(), target, frustum
+
+
+def _check_loss(fast, plain, logits, what, seed):
+    value = fast()
+    expected = plain()
+    _close(value.double(), expected, f'{what} value', seed)
+    (grad, ) = torch.autograd.grad(value, logits)
+    (expected_grad, ) = torch.autograd.grad(expected, logits)
+    _close(grad.double(), expected_grad, f'{what} grad', seed)
+
+
+@pytest.mark.parametrize('shared_prob', [False, True])
+def test_scal_losses_match_plain_formulation(shared_prob):
+    seed = _fresh_seed()
+    logits, target, _ = _random_scene()
+
+    def prob():
+        return logits.softmax(dim=1) if shared_prob else None
+
+    _check_loss(lambda: ssc_losses.sem_scal_loss(logits, target, prob=prob()),
+                lambda: plain_sem_scal(logits, target), logits, 'sem_scal',
+                seed)
+    _check_loss(lambda: ssc_losses.geo_scal_loss(logits, target, prob=prob()),
+                lambda: plain_geo_scal(logits, target), logits, 'geo_scal',
+                seed)
+
+
+@pytest.mark.parametrize('views,max_codes', [(1, 1 << 16), (2, 1 << 16),
+                                             (3, 1 << 16), (2, 1)])
+def test_frustum_loss_matches_plain_formulation(views, max_codes, monkeypatch):
+    seed = _fresh_seed()
+    # max_codes = 1 takes the per-view scatter used for many views / cells
+    monkeypatch.setattr(ssc_losses, '_MAX_CELL_CODES', max_codes)
+    logits, target, cells = _random_scene(views=views)
+    _check_loss(
+        lambda: ssc_losses.frustum_proportion_loss(logits, target, cells, 9),
+        lambda: plain_frustum(logits, target, cells, 9), logits,
+        f'frustum V={views}', seed)
+    prob = logits.softmax(dim=1)
+    _close(
+        ssc_losses.frustum_proportion_loss(
+            logits, target, cells, 9, prob=prob).double(),
+        plain_frustum(logits, target, cells, 9), 'frustum, shared prob', seed)
+    with pytest.raises(ValueError, match='prob of shape'):
+        ssc_losses.frustum_proportion_loss(
+            logits, target, cells, 9, prob=prob[:, :2])
+
+
+def test_cached_frustum_cells_match_direct_projection():
+    from mmdet3d.registry import MODELS
+    from mmengine.config import Config
+    seed = _fresh_seed()
+    cfg = Config.fromfile('configs/_base_/models/occdepth.py').model
+    proj = dict(grid_size=(8, 8, 8), voxel_size=6.4, voxel_origin=ORIGIN)
+    cfg.update(grid_size=(16, 16, 16), voxel_size=3.2, voxel_origin=ORIGIN)
+    cfg.backbone.update(arch='b0', out_channels=8)
+    cfg.view_transformer.update(in_channels=8, **proj)
+    cfg.depth_head.update(in_channels=8, mid_channels=8, **proj)
+    cfg.occ_head.update(in_channels=8, grid_size=proj['grid_size'])
+    model = MODELS.build(cfg)
+    img_hw = (20, 64)
+    lidar2img = _stereo_cameras(2, img_hw)
+    size = model.occ_head.frustum_size
+    direct = model._compute_frustum_cells(lidar2img, img_hw, size)
+    cached = model.frustum_cells(lidar2img, img_hw)
+    assert cached.dtype == torch.long
+    assert torch.equal(cached, direct), f'seed {seed}'
+    assert len(model.frustum_cache) == 2
+    assert torch.equal(model.frustum_cells(lidar2img, img_hw), direct)
+    assert len(model.frustum_cache) == 2
+    assert (direct >= 0).any() and (direct == -1).any()
+
+
+def test_frustum_sums_stay_fp32_under_autocast():
+    seed = _fresh_seed()
+    logits, target, cells = _random_scene()
+    prob = logits.softmax(dim=1)
+    expected = ssc_losses.frustum_proportion_loss(
+        logits, target, cells, 9, prob=prob)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        value = ssc_losses.frustum_proportion_loss(
+            logits, target, cells, 9, prob=prob)
+    assert value.dtype == torch.float32
+    _close(value, expected, 'frustum under autocast', seed)

@@ -1,0 +1,218 @@
+"""Speed and memory of an OccDepth config.
+
+Example::
+
+    python tools/analysis_tools/benchmark.py CONFIG --mode all \\
+        --repeats 3 --warmup 1 --threads 2
+
+``train``: one optimiser step (forward, every loss, backward, the config's
+optimiser) on a synthetic stereo batch with a KITTI-like calibration scaled
+to the image size; ``infer``: ``predict`` under ``no_grad`` on the same
+batch; ``data``: reading samples of the config's training set through its
+pipeline (one worker, this process). Prints markdown tables: median / min /
+max seconds, peak memory, throughput, the 1-minute load average around each
+measurement and a per-part breakdown of the median step.
+"""
+import argparse
+import json
+import os.path as osp
+import pickle
+import statistics
+import sys
+from typing import Dict, List, Optional, Sequence
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+import torch  # noqa: E402
+from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.registry import init_default_scope  # noqa: E402
+
+from projects.OccDepth.occdepth.engine.profiling import (  # noqa: E402
+    PartTimer, PeakMemory, measure, synthetic_batch)
+from projects.OccDepth.occdepth.models.losses import ssc_losses  # noqa: E402
+
+MODES = ('train', 'infer', 'data')
+MODULE_PARTS = {
+    'backbone (both views)': [r'backbone'],
+    'backbone decoder': [r'backbone\.(bottleneck|up\d+|out_convs\.\w+)'],
+    'Stereo-SFA': [r'view_transformer'],
+    'OAD depth head': [r'depth_head'],
+    '3D UNet + CRP':
+    [r'occ_head\.(process_l1|process_l2|CP_mega_voxels|up_13_l2|up_12_l1)'],
+    'full-res head': [r'occ_head\.(up_l1_lfull|ssc_head)'],
+}
+LOSS_FUNCTIONS = {
+    'loss_ce': 'ce_ssc_loss',
+    'loss_sem_scal': 'sem_scal_loss',
+    'loss_geo_scal': 'geo_scal_loss',
+    'loss_frustum': 'frustum_proportion_loss',
+    'relation targets': 'compute_relation_targets',
+    'loss_relation': 'relation_loss',
+    'loss_occ': 'occupancy_loss',
+}
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Benchmark an OccDepth '
+                                     'config: step time, memory, data')
+    parser.add_argument('config', help='config file')
+    parser.add_argument('--mode', choices=MODES + ('all', ), default='all')
+    parser.add_argument('--repeats', type=int, default=3)
+    parser.add_argument('--warmup', type=int, default=1)
+    parser.add_argument(
+        '--shape',
+        type=int,
+        nargs=2,
+        metavar=('H', 'W'),
+        help='image size (default: crop_size of the training pipeline)')
+    parser.add_argument('--batch-size', type=int, default=1)
+    parser.add_argument('--threads', type=int, default=2)
+    parser.add_argument('--device', default='cpu')
+    parser.add_argument(
+        '--data-samples',
+        type=int,
+        default=5,
+        help='samples read in data mode (after one warm-up read)')
+    parser.add_argument('--json', help='also write the results here')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings of the config, key=value pairs')
+    return parser.parse_args(argv)
+
+
+def image_size(cfg: Config) -> tuple:
+    """``crop_size`` of the training pipeline's image loader."""
+    pipeline = cfg.get('train_dataloader', {}).get('dataset',
+                                                   {}).get('pipeline', [])
+    for transform in pipeline:
+        if 'crop_size' in transform:
+            return tuple(transform['crop_size'])
+    raise ValueError(f'{cfg.filename}: no crop_size in the training '
+                     'pipeline; pass --shape H W')
+
+
+def make_timer(model, device: torch.device) -> PartTimer:
+    callables = {
+        label: [(ssc_losses, name)]
+        for label, name in LOSS_FUNCTIONS.items()
+    }
+    callables['frustum cells'] = [(model, 'frustum_cells')]
+    if model.depth_head is not None:
+        callables['loss_depth'] = [(model.depth_head, 'loss')]
+    return PartTimer(model, MODULE_PARTS, callables, device)
+
+
+def bench_model(cfg: Config, mode: str, args: argparse.Namespace,
+                device: torch.device) -> Dict:
+    from mmdet3d.registry import MODELS
+    from mmengine.optim import build_optim_wrapper
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model).to(device)
+    img_hw = tuple(args.shape) if args.shape else image_size(cfg)
+    batch = synthetic_batch(model, img_hw, args.batch_size)
+    memory = PeakMemory(device)
+    timer = make_timer(model, device)
+    if mode == 'train':
+        model.train()
+        optim_cfg = cfg.get('optim_wrapper',
+                            dict(optimizer=dict(type='AdamW', lr=2e-4)))
+        optim = build_optim_wrapper(model, optim_cfg)
+
+        def step():
+            data = model.data_preprocessor(batch, True)
+            losses = model(**data, mode='loss')
+            with timer.section('backward'):
+                optim.backward(sum(losses.values()))
+            with timer.section('optimizer'):
+                optim.step()
+                optim.zero_grad()
+    else:
+        model.eval()
+
+        def step():
+            with torch.no_grad():
+                model(**model.data_preprocessor(batch, False), mode='predict')
+
+    with timer.installed():
+        result = measure(step, args.repeats, args.warmup, timer, memory,
+                         device)
+    result.update(image=img_hw, memory_source=memory.source)
+    return result
+
+
+def bench_data(cfg: Config, args: argparse.Namespace) -> Dict:
+    from mmdet3d.registry import DATASETS
+    dataset = DATASETS.build(cfg.train_dataloader.dataset)
+    memory = PeakMemory(torch.device('cpu'))
+    sizes: List[int] = []
+    counter = iter(range(10**9))
+
+    def step():
+        sample = dataset[next(counter) % len(dataset)]
+        sizes.append(len(pickle.dumps(sample, pickle.HIGHEST_PROTOCOL)))
+
+    result = measure(step, args.data_samples, 1, None, memory,
+                     torch.device('cpu'))
+    result.update(
+        samples_per_s=1 / result['median_s'],
+        mib_per_sample=statistics.median(sizes) / 2**20,
+        memory_source=memory.source)
+    return result
+
+
+def print_tables(results: Dict[str, Dict]) -> None:
+    print('| mode | median s | min s | max s | peak MiB | throughput | '
+          'load (1 min) |')
+    print('|---|---|---|---|---|---|---|')
+    for mode, r in results.items():
+        if mode == 'data':
+            extra = (f"{r['samples_per_s']:.2f} samples/s, "
+                     f"{r['mib_per_sample']:.2f} MiB/sample")
+        else:
+            extra = f"{1 / r['median_s']:.3f} steps/s"
+        print(f"| {mode} | {r['median_s']:.3f} | {r['min_s']:.3f} | "
+              f"{r['max_s']:.3f} | {r['peak_mib']:.0f} | {extra} | "
+              f"{r['load']:.2f} |")
+    for mode, r in results.items():
+        if not r.get('parts'):
+            continue
+        print(f'\n| {mode}: part | median s | share of step | '
+              'MiB in use at its end |')
+        print('|---|---|---|---|')
+        for label, seconds in r['parts'].items():
+            print(f"| {label} | {seconds:.3f} | "
+                  f"{100 * seconds / r['median_s']:.1f}% | "
+                  f"{r['part_memory'].get(label, float('nan')):.0f} |")
+
+
+def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Dict]:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    init_default_scope(cfg.get('default_scope', 'mmdet3d'))
+    import projects.OccDepth.occdepth  # noqa: F401
+    device = torch.device(args.device)
+    modes = MODES if args.mode == 'all' else (args.mode, )
+    results = {}
+    for mode in modes:
+        if mode == 'data':
+            results[mode] = bench_data(cfg, args)
+        else:
+            results[mode] = bench_model(cfg, mode, args, device)
+    print(f'config: {args.config}, threads: {args.threads}, device: '
+          f'{device}, batch: {args.batch_size}')
+    print_tables(results)
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(results, f, indent=1)
+    return results
+
+
+if __name__ == '__main__':
+    main()
