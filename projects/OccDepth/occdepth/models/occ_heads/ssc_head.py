@@ -236,12 +236,18 @@ class SSCHead(BaseModule):
         if self._weight('ce'):
             losses['loss_ce'] = self._weight('ce') * ssc_losses.ce_ssc_loss(
                 logits, target, self.class_weights)
+        # one softmax shared by the losses that read probabilities
+        prob = None
+        if any(self._weight(n) for n in ('sem_scal', 'geo_scal', 'frustum')):
+            prob = logits.softmax(dim=1)
         if self._weight('sem_scal'):
             losses['loss_sem_scal'] = self._weight(
-                'sem_scal') * ssc_losses.sem_scal_loss(logits, target)
+                'sem_scal') * ssc_losses.sem_scal_loss(
+                    logits, target, prob=prob)
         if self._weight('geo_scal'):
             losses['loss_geo_scal'] = self._weight(
-                'geo_scal') * ssc_losses.geo_scal_loss(logits, target)
+                'geo_scal') * ssc_losses.geo_scal_loss(
+                    logits, target, prob=prob)
         if self._weight('frustum') and frustum_cells is None:
             raise ValueError('SSCHead.loss: the frustum proportion loss is '
                              'configured but no frustum_cells were given')
@@ -251,8 +257,9 @@ class SSCHead(BaseModule):
                              'labels at the CRP resolution to the pipeline)')
         if self._weight('frustum'):
             losses['loss_frustum'] = self._weight(
-                'frustum') * ssc_losses.frustum_proportion_loss(
-                    logits, target, frustum_cells, self.frustum_size**2)
+                'frustum'
+            ) * ssc_losses.frustum_proportion_loss(
+                logits, target, frustum_cells, self.frustum_size**2, prob=prob)
         if self.uses_relation_targets:
             rel_targets = ssc_losses.compute_relation_targets(
                 gt_occ_crp, self.n_relations)
