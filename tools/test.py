@@ -11,8 +11,8 @@ from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
-from projects.OccDepth.occdepth.engine.launch import \
-    prepare_cpu_distributed  # noqa: E402
+from projects.OccDepth.occdepth.engine.launch import (  # noqa: E402
+    prepare_cpu_distributed, shutdown_distributed)
 
 
 def parse_args() -> argparse.Namespace:
@@ -79,6 +79,7 @@ def main() -> None:
     else:
         runner = RUNNERS.build(cfg)
     runner.test()
+    shutdown_distributed()
 
 
 if __name__ == '__main__':

@@ -13,8 +13,8 @@ from mmengine.logging import print_log  # noqa: E402
 from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
-from projects.OccDepth.occdepth.engine.launch import \
-    prepare_cpu_distributed  # noqa: E402
+from projects.OccDepth.occdepth.engine.launch import (  # noqa: E402
+    prepare_cpu_distributed, shutdown_distributed)
 
 
 def parse_args() -> argparse.Namespace:
@@ -112,6 +112,7 @@ def main() -> None:
     else:
         runner = RUNNERS.build(cfg)
     runner.train()
+    shutdown_distributed()
 
 
 if __name__ == '__main__':

@@ -24,3 +24,15 @@ def prepare_cpu_distributed(cfg: Config) -> None:
     cfg.model_wrapper_cfg = wrapper
     if 'env_cfg' in cfg and 'dist_cfg' in cfg.env_cfg:
         cfg.env_cfg.dist_cfg.backend = 'gloo'
+
+
+def shutdown_distributed() -> None:
+    """Close the process group before the interpreter exits.
+
+    Leaving a gloo group open at exit can abort a rank ("terminate called
+    without an active exception") after the work is done, which torchrun
+    then reports as a failed run.
+    """
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
