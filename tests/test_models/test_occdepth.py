@@ -165,3 +165,55 @@ def test_view_count_mismatch_is_reported():
     data = model.data_preprocessor(batch, True)
     with pytest.raises(ValueError, match='view'):
         model(**data, mode='loss')
+
+
+@pytest.mark.parametrize('dtype', [torch.bfloat16, torch.float16])
+def test_losses_stay_fp32_under_autocast(dtype):
+    """Mixed precision: the losses are computed in fp32.
+
+    Under autocast the network runs in ``dtype``; every loss must then equal
+    the fp32 computation on the same (upcast) outputs, and stay within a few
+    percent of the fp32 network's losses. The relation loss is only checked
+    for finiteness there: at this size a handful of positive pairs with
+    pos_weight ~ #negatives / #positives dominate it, and the bf16 network's
+    own 2-5 % error on the CRP logits moves it by ~15 %.
+    """
+    torch.manual_seed(0)
+    model = MODELS.build(small_model_cfg())
+    model.train()
+    reference = copy.deepcopy(model)
+    data = model.data_preprocessor(make_batch(), True)
+    expected = reference(**copy.deepcopy(data), mode='loss')
+    with torch.autocast('cpu', dtype=dtype):
+        losses = model(**data, mode='loss')
+    assert set(losses) == FULL_LOSSES
+    for name, value in losses.items():
+        assert value.dtype == torch.float32, name
+        assert torch.isfinite(value), name
+        if name != 'loss_relation':
+            rel = abs(value.item() - expected[name].item()) / expected[name]
+            assert rel < 0.05, f'{name}: {value.item()} vs fp32 ' \
+                               f'{expected[name].item()}'
+    sum(losses.values()).backward()
+    for name, param in model.named_parameters():
+        if param.grad is not None:
+            assert torch.isfinite(param.grad).all(), name
+
+    # the SSC losses of low-precision outputs, with and without autocast
+    head = model.occ_head
+    with torch.autocast('cpu', dtype=dtype):
+        outputs = head(torch.randn(2, 8, 16, 16, 8))
+    assert outputs['ssc_logits'].dtype == dtype
+    samples = kitti_like_samples(2)
+    gt_occ = torch.stack([s.gt_occ for s in samples])
+    gt_crp = torch.stack([s.gt_occ_crp for s in samples])
+    cells = torch.randint(-1, 64, (2, 2, gt_occ[0].numel()))
+    with torch.autocast('cpu', dtype=dtype):
+        mixed = head.loss(outputs, gt_occ, gt_crp, cells)
+    plain = head.loss({
+        k: v.detach().float()
+        for k, v in outputs.items()
+    }, gt_occ, gt_crp, cells)
+    for name, value in mixed.items():
+        assert value.dtype == torch.float32, name
+        assert torch.allclose(value, plain[name], rtol=1e-5), name

@@ -12,8 +12,11 @@ import random
 import pytest
 import torch
 import torch.nn.functional as F
+from mmdet3d.registry import MODELS
 
 from projects.OccDepth.occdepth.models.losses import ssc_losses
+from projects.OccDepth.occdepth.models.occ_heads.blocks3d import \
+    LayoutPreservingBatchNorm3d
 from projects.OccDepth.occdepth.models.utils import geometry
 from projects.OccDepth.occdepth.models.view_transformers import StereoSFA
 from projects.OccDepth.occdepth.models.view_transformers import \
@@ -322,7 +325,6 @@ def test_frustum_loss_matches_plain_formulation(views, max_codes, monkeypatch):
 
 
 def test_cached_frustum_cells_match_direct_projection():
-    from mmdet3d.registry import MODELS
     from mmengine.config import Config
     seed = _fresh_seed()
     cfg = Config.fromfile('configs/_base_/models/occdepth.py').model
@@ -357,3 +359,158 @@ def test_frustum_sums_stay_fp32_under_autocast():
             logits, target, cells, 9, prob=prob)
     assert value.dtype == torch.float32
     _close(value, expected, 'frustum under autocast', seed)
+
+
+@pytest.mark.parametrize('training', [True, False])
+def test_layout_preserving_batchnorm_matches_batchnorm3d(training):
+    seed = _fresh_seed()
+    plain = torch.nn.BatchNorm3d(6, momentum=0.3)
+    with torch.no_grad():
+        plain.weight.uniform_(0.5, 2.0)
+        plain.bias.normal_()
+        plain.running_mean.normal_()
+        plain.running_var.uniform_(0.5, 2.0)
+    layout = LayoutPreservingBatchNorm3d(6, momentum=0.3)
+    layout.load_state_dict(plain.state_dict())
+    plain.train(training)
+    layout.train(training)
+    x = torch.randn(2, 6, 5, 7, 3) * 3 + 1
+    x_cl = x.contiguous(memory_format=torch.channels_last_3d)
+    x.requires_grad_()
+    x_cl.requires_grad_()
+    expected = plain(x)
+    out = layout(x_cl)
+    assert out.is_contiguous(memory_format=torch.channels_last_3d)
+    _close(out, expected, 'BN output', seed)
+    grad_out = torch.randn_like(expected)
+    got = torch.autograd.grad(out, [x_cl, layout.weight, layout.bias],
+                              grad_out)
+    want = torch.autograd.grad(expected, [x, plain.weight, plain.bias],
+                               grad_out)
+    for name, g, e in zip(('input', 'weight', 'bias'), got, want):
+        _close(g, e, f'BN {name} grad', seed)
+    for name in ('running_mean', 'running_var', 'num_batches_tracked'):
+        assert torch.equal(getattr(layout, name), getattr(plain, name)), name
+    # contiguous inputs take the plain path
+    assert layout(x.detach()).is_contiguous()
+
+
+def _run_with_relu_signs(module, x):
+    """``module(x)`` and the sign pattern of the input of every ReLU call."""
+    signs = []
+    hooks = [
+        m.register_forward_pre_hook(
+            lambda mod, args: signs.append(args[0].detach() > 0))
+        for m in module.modules() if isinstance(m, torch.nn.ReLU)
+    ]
+    try:
+        return module(x), signs
+    finally:
+        for hook in hooks:
+            hook.remove()
+
+
+def _output_stages(head):
+    stages = [head.ssc_head]
+    if head.variant == 'kitti':
+        stages.insert(0, head.up_l1_lfull)
+    return torch.nn.Sequential(*stages)
+
+
+HEAD_CASES = [('kitti', True, 2), ('kitti', False, 2), ('kitti', True, 1),
+              ('nyu', True, 1)]
+
+
+@pytest.mark.parametrize('variant,decoupled,project_scale', HEAD_CASES)
+def test_channels_last_head_matches_contiguous(variant, decoupled,
+                                               project_scale):
+    seed = _fresh_seed()
+    cfg = dict(
+        type='SSCHead',
+        in_channels=16,
+        num_classes=5,
+        variant=variant,
+        grid_size=(8, 8, 8),
+        project_scale=project_scale,
+        decoupled=decoupled)
+    plain = MODELS.build(cfg)
+    fast = MODELS.build(dict(cfg, channels_last=True))
+    for module in plain.modules():
+        if isinstance(module, torch.nn.BatchNorm3d):
+            with torch.no_grad():
+                module.weight.uniform_(0.5, 2.0)
+                module.bias.normal_()
+    fast.load_state_dict(plain.state_dict())
+    for p in _output_stages(fast).parameters():
+        if p.dim() == 5:
+            assert p.is_contiguous(memory_format=torch.channels_last_3d)
+
+    # the output-resolution stages alone: values and every gradient
+    plain_stages, fast_stages = _output_stages(plain), _output_stages(fast)
+    for _ in range(5):
+        x = torch.randn(2, 16, 8, 8, 8, requires_grad=True)
+        x_cl = x.detach().contiguous(
+            memory_format=torch.channels_last_3d).requires_grad_()
+        expected, plain_signs = _run_with_relu_signs(plain_stages, x)
+        out, fast_signs = _run_with_relu_signs(fast_stages, x_cl)
+        # A ReLU input within rounding of 0 may fall on either side in the
+        # two summation orders; the gradients then differ by design. Draw
+        # again (it happens for about one draw in a few hundred).
+        if all(map(torch.equal, plain_signs, fast_signs)):
+            break
+    else:
+        pytest.fail(f'ReLU inputs straddled 0 in five draws (seed {seed})')
+    if decoupled:
+        expected, out = torch.cat(expected, 1), torch.cat(out, 1)
+    _close(out, expected, f'{variant} head output', seed)
+    grad_out = torch.randn_like(expected)
+    got = torch.autograd.grad(out, [x_cl, *fast_stages.parameters()], grad_out)
+    want = torch.autograd.grad(expected, [x, *plain_stages.parameters()],
+                               grad_out)
+    _close(got[0], want[0], f'{variant} input grad', seed)
+    # parameters together: the transposed conv's bias, followed by a
+    # batch-statistics BN, has a zero gradient up to rounding
+    _close(
+        torch.cat([g.flatten() for g in got[1:]]),
+        torch.cat([e.flatten() for e in want[1:]]),
+        f'{variant} parameter grads', seed)
+
+    # the whole head, in training and eval: contiguous outputs, same values
+    volume = torch.randn(2, 16, 8, 8, 8)
+    for training in (True, False):
+        plain.train(training)
+        fast.train(training)
+        expected = plain(volume)
+        outputs = fast(volume)
+        assert outputs.keys() == expected.keys()
+        for key, value in outputs.items():
+            assert value.is_contiguous(), key
+            _close(value, expected[key], f'{variant} {key} train={training}',
+                   seed)
+    for (name, a), b in zip(fast.named_buffers(), plain.buffers()):
+        _close(a.double(), b.double(), f'buffer {name}', seed)
+
+
+def test_channels_last_backbone_matches_contiguous_in_eval():
+    seed = _fresh_seed()
+    cfg = dict(
+        type='EfficientNetUNet2D',
+        arch='b0',
+        out_channels=8,
+        out_scales=(1, 2, 4, 8),
+        share_gradient=True)
+    plain = MODELS.build(cfg).eval()
+    fast = MODELS.build(dict(cfg, channels_last=True)).eval()
+    fast.load_state_dict(plain.state_dict())
+    imgs = torch.randn(2, 2, 3, 24, 70)
+    with torch.no_grad():
+        expected = plain(imgs)
+        outs = fast(imgs)
+    for scale, out, want in zip((1, 2, 4, 8), outs, expected):
+        _close(out, want, f'eval scale {scale}', seed)
+    assert not outs[1].is_contiguous(), 'eval did not run channels-last'
+    # training keeps the contiguous layout and so the plain numbers exactly
+    fast.train()
+    plain.train()
+    for scale, out, want in zip((1, 2, 4, 8), fast(imgs), plain(imgs)):
+        assert out.is_contiguous() and torch.equal(out, want), scale

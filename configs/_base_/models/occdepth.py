@@ -32,7 +32,8 @@ model = dict(
         arch='b7',
         out_channels=feature,
         out_scales=sfa_scales,
-        share_gradient=False),
+        share_gradient=False,
+        channels_last=True),
     view_transformer=dict(
         type='StereoSFA',
         grid_size=tuple(n // project_scale for n in grid_size),
@@ -66,7 +67,8 @@ model = dict(
         decoupled=True,
         class_weights=class_weights,
         occ_class_weights=occ_class_weights,
-        frustum_size=8))
+        frustum_size=8,
+        channels_last=True))
 
 # The DDR bottlenecks build their stride-2 shortcut convs at stride 1 too
 # (reference §6.1), unused there: DDP must tolerate parameters without grad.

@@ -11,6 +11,30 @@ from torch import Tensor, nn
 DILATIONS = (1, 2, 3)
 
 
+class LayoutPreservingBatchNorm3d(nn.BatchNorm3d):
+    """BatchNorm3d that computes batch statistics in the contiguous layout.
+
+    PyTorch's CPU batch-norm kernel for ``channels_last_3d`` tensors
+    accumulates the batch statistics in another order and, at two million
+    voxels, loses about 3e-4 relative precision in the output and gradients
+    against a float64 reference (the contiguous kernel: 1e-7). When batch
+    statistics are computed (training), this layer runs the contiguous kernel
+    and hands the result back channels-last, so the convolutions around it
+    keep their fast channels-last path. With running statistics (eval) the
+    layer is a per-channel affine map, exact in any layout, and runs on the
+    input as it is. Contiguous inputs always take the plain path; the state
+    dict is that of :class:`torch.nn.BatchNorm3d`.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Normalise ``(B, C, X, Y, Z)`` and keep its memory layout."""
+        batch_stats = self.training or not self.track_running_stats
+        if x.is_contiguous() or not batch_stats:
+            return super().forward(x)
+        out = super().forward(x.contiguous())
+        return out.contiguous(memory_format=torch.channels_last_3d)
+
+
 def _avgpool_conv_bn(kernel: Sequence[int], in_channels: int,
                      out_channels: int, bn_momentum: float) -> nn.Sequential:
     """``AvgPool3d(kernel, stride=kernel) -> 1x1x1 conv -> BN``."""
@@ -209,7 +233,8 @@ class Upsample(nn.Module):
                 stride=stride,
                 padding=1,
                 output_padding=stride - 1),
-            nn.BatchNorm3d(out_channels, momentum=bn_momentum), nn.ReLU())
+            LayoutPreservingBatchNorm3d(out_channels, momentum=bn_momentum),
+            nn.ReLU(inplace=True))
 
     def forward(self, x: Tensor) -> Tensor:
         """Apply the block."""
@@ -232,6 +257,8 @@ class ASPP3D(nn.Module):
                  channels: int,
                  dilations: Sequence[int] = DILATIONS) -> None:
         super().__init__()
+        if not dilations:
+            raise ValueError('ASPP3D: at least one dilation is needed')
         self.conv1 = nn.ModuleList([
             nn.Conv3d(
                 channels,
@@ -241,7 +268,8 @@ class ASPP3D(nn.Module):
                 dilation=d,
                 bias=False) for d in dilations
         ])
-        self.bn1 = nn.ModuleList([nn.BatchNorm3d(channels) for _ in dilations])
+        self.bn1 = nn.ModuleList(
+            [LayoutPreservingBatchNorm3d(channels) for _ in dilations])
         self.conv2 = nn.ModuleList([
             nn.Conv3d(
                 channels,
@@ -251,8 +279,10 @@ class ASPP3D(nn.Module):
                 dilation=d,
                 bias=False) for d in dilations
         ])
-        self.bn2 = nn.ModuleList([nn.BatchNorm3d(channels) for _ in dilations])
-        self.relu = nn.ReLU()
+        self.bn2 = nn.ModuleList(
+            [LayoutPreservingBatchNorm3d(channels) for _ in dilations])
+        # In place: every input it sees is a fresh BN, conv or sum output.
+        self.relu = nn.ReLU(inplace=True)
 
     def aspp(self, x: Tensor) -> Tensor:
         """The residual pyramid on ``(B, channels, X, Y, Z)``."""

@@ -1,14 +1,14 @@
 """3D UNet, context prior and (decoupled) SSC head with its losses."""
 import math
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import torch
 from mmdet3d.registry import MODELS
 from mmengine.model import BaseModule
 from torch import Tensor, nn
-from torch.utils.checkpoint import checkpoint
 
 from ..losses import ssc_losses
+from ..utils.activation_checkpoint import checkpoint_module
 from .blocks3d import (Downsample, Process, SegmentationHead,
                        SegmentationHeadCascade, Upsample)
 from .context_prior import CPMegaVoxels
@@ -63,7 +63,15 @@ class SSCHead(BaseModule):
         bn_momentum: Momentum of the UNet's BatchNorm3d layers.
         with_cp: Gradient checkpointing of the UNet stages and the head
             (saves memory, costs a second forward of each stage; BatchNorm
-            running statistics are updated twice per step).
+            running statistics are updated once, as without it).
+        channels_last: Run the output-resolution stages (``up_l1_lfull``
+            and ``ssc_head``) on ``channels_last_3d`` tensors, where the CPU
+            (oneDNN) convolutions are about 1.5x faster; their BatchNorm
+            layers still normalise in the standard layout
+            (:class:`LayoutPreservingBatchNorm3d`), so the numbers are those
+            of the contiguous network. Their convolution weights are stored
+            channels-last as well (the state dict keys and values are
+            unchanged). The outputs are contiguous.
         init_cfg: mmengine initialisation config.
     """
 
@@ -82,6 +90,7 @@ class SSCHead(BaseModule):
                  loss_weights: Optional[Dict[str, float]] = None,
                  bn_momentum: float = 0.1,
                  with_cp: bool = False,
+                 channels_last: bool = False,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if variant not in VARIANTS:
@@ -111,6 +120,7 @@ class SSCHead(BaseModule):
         self.frustum_size = frustum_size
         self.loss_weights = dict(loss_weights)
         self.with_cp = with_cp
+        self.channels_last = channels_last
         self.register_buffer(
             'class_weights',
             self._weights(class_weights, num_classes),
@@ -138,6 +148,9 @@ class SSCHead(BaseModule):
         head = SegmentationHeadCascade if decoupled else SegmentationHead
         self.ssc_head = head(head_channels, head_channels, num_classes,
                              (1, 2, 3))
+        if channels_last:
+            for module in self._output_resolution_stages():
+                module.to(memory_format=torch.channels_last_3d)
         if context_prior:
             if grid_size is None or len(grid_size) != 3:
                 raise ValueError('SSCHead: context_prior needs the input '
@@ -145,6 +158,11 @@ class SSCHead(BaseModule):
             crp_size = [math.ceil(s / 4) for s in grid_size]
             self.CP_mega_voxels = CPMegaVoxels(
                 feat * 4, crp_size, n_relations, bn_momentum=bn_momentum)
+
+    def _output_resolution_stages(self) -> List[nn.Module]:
+        if self.variant == 'kitti':
+            return [self.up_l1_lfull, self.ssc_head]
+        return [self.ssc_head]
 
     @staticmethod
     def _weights(weights: Optional[Sequence[float]],
@@ -159,7 +177,7 @@ class SSCHead(BaseModule):
 
     def _run(self, module: nn.Module, x: Tensor) -> Any:
         if self.with_cp and self.training and torch.is_grad_enabled():
-            return checkpoint(module, x, use_reentrant=False)
+            return checkpoint_module(module, x)
         return module(x)
 
     def forward(self, x3d: Tensor) -> Dict[str, Tensor]:
@@ -182,6 +200,9 @@ class SSCHead(BaseModule):
                 self.CP_mega_voxels, x_l3)
         x = self._run(self.up_13_l2, x_l3) + x_l2
         x = self._run(self.up_12_l1, x) + x_l1
+        # ONNX has no memory formats: a traced graph keeps the layout as is
+        if self.channels_last and not torch.jit.is_tracing():
+            x = x.contiguous(memory_format=torch.channels_last_3d)
         if self.variant == 'kitti':
             x = self._run(self.up_l1_lfull, x)
         if self.decoupled:
@@ -189,7 +210,7 @@ class SSCHead(BaseModule):
                 self.ssc_head, x)
         else:
             outputs['ssc_logits'] = self._run(self.ssc_head, x)
-        return outputs
+        return {name: out.contiguous() for name, out in outputs.items()}
 
     def _weight(self, name: str) -> float:
         return float(self.loss_weights.get(name, 0.0))
@@ -226,6 +247,9 @@ class SSCHead(BaseModule):
             ``loss_geo_scal``, ``loss_frustum``, ``loss_relation`` and
             ``loss_occ``.
         """
+        # Losses in fp32 also under autocast (CPU autocast keeps softmax and
+        # its sums in bf16 / fp16, which the scal losses cannot afford).
+        outputs = {name: out.float() for name, out in outputs.items()}
         logits = outputs['ssc_logits']
         if tuple(gt_occ.shape) != (logits.shape[:1] + logits.shape[2:]):
             raise ValueError(f'SSCHead.loss: gt_occ of shape '

@@ -1,3 +1,5 @@
-from . import convert_reference, geometry, onnx_export
+from . import activation_checkpoint, convert_reference, geometry, onnx_export
 
-__all__ = ['convert_reference', 'geometry', 'onnx_export']
+__all__ = [
+    'activation_checkpoint', 'convert_reference', 'geometry', 'onnx_export'
+]

@@ -34,6 +34,7 @@ _MAX_PIXEL = 1e9
 # Voxels per chunk of the fused stereo cosine function (rows of C floats).
 _CHUNK = 16384
 _EPS = 1e-8  # eps of F.cosine_similarity
+_HALF = (torch.float16, torch.bfloat16)
 
 
 def _row_table(feat: Tensor) -> Tensor:
@@ -300,6 +301,9 @@ class StereoSFA(BaseModule):
         if self.fusion == 'concat' and v != self.num_views:
             raise ValueError(f'StereoSFA: fusion="concat" was built for '
                              f'{self.num_views} views, got {v}')
+        # Sampling and fusion in fp32: under autocast the backbone hands over
+        # fp16 / bf16 maps, whose squared norms underflow in the cosine.
+        feats = [f.float() if f.dtype in _HALF else f for f in feats]
         img_hw = tuple(int(n) for n in img_hw)
         shapes = []
         for feat, scale in zip(feats, self.scales):
