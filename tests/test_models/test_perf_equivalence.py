@@ -15,8 +15,8 @@ import torch.nn.functional as F
 from mmdet3d.registry import MODELS
 
 from projects.OccDepth.occdepth.models.losses import ssc_losses
-from projects.OccDepth.occdepth.models.occ_heads.blocks3d import \
-    LayoutPreservingBatchNorm3d
+from projects.OccDepth.occdepth.models.occ_heads.blocks3d import (
+    LayoutPreservingBatchNorm3d, SegmentationHeadCascade)
 from projects.OccDepth.occdepth.models.utils import geometry
 from projects.OccDepth.occdepth.models.view_transformers import StereoSFA
 from projects.OccDepth.occdepth.models.view_transformers import \
@@ -514,3 +514,32 @@ def test_channels_last_backbone_matches_contiguous_in_eval():
     plain.train()
     for scale, out, want in zip((1, 2, 4, 8), fast(imgs), plain(imgs)):
         assert out.is_contiguous() and torch.equal(out, want), scale
+
+
+@pytest.mark.parametrize('channels_last', [False, True])
+def test_cascade_head_matches_concatenation(channels_last):
+    seed = _fresh_seed()
+    head = SegmentationHeadCascade(6, 6, 5)
+    x = torch.randn(2, 6, 6, 5, 4)
+    if channels_last:
+        head.to(memory_format=torch.channels_last_3d)
+        x = x.contiguous(memory_format=torch.channels_last_3d)
+    x.requires_grad_()
+
+    def plain(x):
+        feat = head.aspp(head.relu(head.conv0(x)))
+        occ = head.occ_classes(feat)
+        return head.conv_classes(torch.cat([feat, occ.softmax(dim=1)], 1)), occ
+
+    params = list(head.parameters())
+    ssc, occ = head(x)
+    ssc_ref, occ_ref = plain(x)
+    _close(ssc, ssc_ref, 'ssc logits', seed)
+    _close(occ, occ_ref, 'occ logits', seed)
+    grad_ssc, grad_occ = torch.randn_like(ssc), torch.randn_like(occ)
+    got = torch.autograd.grad([ssc, occ], [x, *params], [grad_ssc, grad_occ])
+    want = torch.autograd.grad([ssc_ref, occ_ref], [x, *params],
+                               [grad_ssc, grad_occ])
+    _close(got[0], want[0], 'input grad', seed)
+    for (name, _), g, e in zip(head.named_parameters(), got[1:], want[1:]):
+        _close(g, e, f'{name} grad', seed)

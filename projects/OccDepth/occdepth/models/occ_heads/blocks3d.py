@@ -332,7 +332,10 @@ class SegmentationHeadCascade(ASPP3D):
     After ``conv0`` and the ASPP, ``occ_classes`` predicts empty/occupied
     logits; their softmax is concatenated after the features and
     ``conv_classes`` predicts the semantic logits from ``planes + 2``
-    channels.
+    channels. The concatenation is not materialised: ``conv_classes`` is
+    applied as the sum of its feature part and its probability part, which
+    keeps a ``planes + 2`` channel copy of the output volume out of the
+    tensors saved for the backward pass (151 MB at 256x256x32, 16 planes).
 
     Args:
         in_channels: Input channels.
@@ -356,5 +359,11 @@ class SegmentationHeadCascade(ASPP3D):
         """Return ``(ssc_logits (B,N,X,Y,Z), occ_logits (B,2,X,Y,Z))``."""
         x = self.aspp(self.relu(self.conv0(x)))
         occ_logits = self.occ_classes(x)
-        x = torch.cat([x, occ_logits.softmax(dim=1)], dim=1)
-        return self.conv_classes(x), occ_logits
+        occ_prob = occ_logits.softmax(dim=1)
+        # conv_classes(cat([x, occ_prob])) without the concatenated copy
+        conv = self.conv_classes
+        planes = x.shape[1]
+        ssc_logits = conv._conv_forward(x, conv.weight[:, :planes], conv.bias)
+        ssc_logits = ssc_logits + conv._conv_forward(
+            occ_prob, conv.weight[:, planes:], None)
+        return ssc_logits, occ_logits
