@@ -4,8 +4,8 @@ import pytest
 
 from projects.OccDepth.occdepth.datasets.label_maps import \
     SEMANTICKITTI_PALETTE
+from projects.OccDepth.occdepth.models.utils.geometry import camera_frustum
 from projects.OccDepth.occdepth.visualization import (NYU_PALETTE,
-                                                      camera_frustum,
                                                       render_comparison,
                                                       render_voxels, save_ply)
 

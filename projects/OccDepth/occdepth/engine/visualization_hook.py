@@ -11,7 +11,7 @@ from PIL import Image
 
 from ..datasets.label_maps import SEMANTICKITTI_PALETTE
 from ..models.utils import geometry
-from ..visualization import camera_frustum, render_comparison
+from ..visualization import render_comparison
 
 
 @HOOKS.register_module()
@@ -82,8 +82,8 @@ class SSCVisualizationHook(Hook):
         centers = geometry.voxel_centers(grid_size, voxel_size, origin)
         uv, depth = geometry.project_points(centers, lidar2img[None, None])
         fov = geometry.in_image(geometry.round_pixels(uv), depth, img_hw)[0, 0]
-        frustum = camera_frustum(cam2img.numpy(), lidar2cam.numpy(), img_hw,
-                                 self.frustum_depth)
+        frustum = geometry.camera_frustum(cam2img.numpy(), lidar2cam.numpy(),
+                                          img_hw, self.frustum_depth)
         if gt is None:
             gt = np.zeros_like(pred)
         return render_comparison(

@@ -1,7 +1,7 @@
-from .voxel_render import (NYU_CLASSES, NYU_PALETTE, camera_frustum,
-                           render_comparison, render_voxels, save_ply)
+from .voxel_render import (NYU_CLASSES, NYU_PALETTE, render_comparison,
+                           render_voxels, save_ply)
 
 __all__ = [
-    'NYU_CLASSES', 'NYU_PALETTE', 'camera_frustum', 'render_comparison',
-    'render_voxels', 'save_ply'
+    'NYU_CLASSES', 'NYU_PALETTE', 'render_comparison', 'render_voxels',
+    'save_ply'
 ]

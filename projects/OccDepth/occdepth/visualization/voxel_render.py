@@ -136,37 +136,6 @@ def _vec3(value: Vec3) -> np.ndarray:
     return vec.copy()
 
 
-def camera_frustum(cam2img: np.ndarray,
-                   lidar2cam: np.ndarray,
-                   img_hw: Tuple[int, int],
-                   distance: float = 10.0) -> np.ndarray:
-    """Camera frustum corners in the voxel frame.
-
-    Args:
-        cam2img: ``(3, 3)`` (or larger) intrinsics.
-        lidar2cam: ``(4, 4)`` voxel frame -> camera.
-        img_hw: Image ``(H, W)``; its border is at pixel ``-0.5`` and
-            ``W - 0.5`` / ``H - 0.5`` (integer pixel centres).
-        distance: Camera depth of the far rectangle in metres.
-
-    Returns:
-        ``(5, 3)`` points: the camera centre, then the far rectangle's
-        top-left, top-right, bottom-right and bottom-left corners (the
-        image's corners), as :func:`render_voxels` expects.
-    """
-    k = np.asarray(cam2img, dtype=np.float64)[:3, :3]
-    t = np.asarray(lidar2cam, dtype=np.float64)
-    if t.shape != (4, 4):
-        raise ValueError(f'lidar2cam must be 4x4, got {t.shape}')
-    h, w = img_hw
-    pix = np.array([[-0.5, -0.5, 1.0], [w - 0.5, -0.5, 1.0],
-                    [w - 0.5, h - 0.5, 1.0], [-0.5, h - 0.5, 1.0]])
-    rays = pix @ np.linalg.inv(k).T
-    cam = np.concatenate([np.zeros((1, 3)), rays * distance])
-    cam_h = np.concatenate([cam, np.ones((5, 1))], axis=1)
-    return (cam_h @ np.linalg.inv(t).T)[:, :3]
-
-
 class _View:
     """Orthographic camera fitted to a box, world -> pixel + depth."""
 
@@ -300,8 +269,9 @@ def render_voxels(grid: np.ndarray,
         fov_mask: Optional bool mask, ``(X, Y, Z)`` or flattened in C order;
             voxels where it is False are drawn greyed out.
         camera_frustum: Optional ``(5, 3)`` voxel-frame points from
-            :func:`camera_frustum` (camera centre, then the far rectangle's
-            corners), drawn as lines; hidden parts are drawn lighter.
+            ``geometry.camera_frustum`` (camera centre, then the far
+            rectangle's corners), drawn as lines; hidden parts are drawn
+            lighter.
         image: Optional ``(H, W, 3)`` uint8 image mapped onto the far
             rectangle of ``camera_frustum`` (which it then requires).
         size: Output ``(height, width)`` in pixels.

@@ -318,3 +318,34 @@ def shift_camera(lidar2cam: np.ndarray, baseline: float) -> np.ndarray:
     shift = np.eye(4)
     shift[0, 3] = -float(baseline)
     return shift @ np.asarray(lidar2cam, dtype=np.float64)
+
+
+def camera_frustum(cam2img: np.ndarray,
+                   lidar2cam: np.ndarray,
+                   img_hw: Tuple[int, int],
+                   distance: float = 10.0) -> np.ndarray:
+    """Camera frustum corners in the voxel frame.
+
+    Args:
+        cam2img: ``(3, 3)`` (or larger) intrinsics.
+        lidar2cam: ``(4, 4)`` voxel frame -> camera.
+        img_hw: Image ``(H, W)``; its border is at pixel ``-0.5`` and
+            ``W - 0.5`` / ``H - 0.5`` (integer pixel centres).
+        distance: Camera depth of the far rectangle in metres.
+
+    Returns:
+        ``(5, 3)`` points: the camera centre, then the far rectangle's
+        top-left, top-right, bottom-right and bottom-left corners (the
+        image's corners), as ``visualization.render_voxels`` expects.
+    """
+    k = np.asarray(cam2img, dtype=np.float64)[:3, :3]
+    t = np.asarray(lidar2cam, dtype=np.float64)
+    if t.shape != (4, 4):
+        raise ValueError(f'lidar2cam must be 4x4, got {t.shape}')
+    h, w = img_hw
+    pix = np.array([[-0.5, -0.5, 1.0], [w - 0.5, -0.5, 1.0],
+                    [w - 0.5, h - 0.5, 1.0], [-0.5, h - 0.5, 1.0]])
+    rays = pix @ np.linalg.inv(k).T
+    cam = np.concatenate([np.zeros((1, 3)), rays * distance])
+    cam_h = np.concatenate([cam, np.ones((5, 1))], axis=1)
+    return (cam_h @ np.linalg.inv(t).T)[:, :3]
