@@ -21,10 +21,11 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import torch  # noqa: E402
 from mmdet3d.registry import MODELS  # noqa: E402
-from mmengine.config import Config, DictAction  # noqa: E402
-from mmengine.registry import init_default_scope  # noqa: E402
+from mmengine.config import DictAction  # noqa: E402
 
 import projects.OccDepth.occdepth  # noqa: E402,F401
+from projects.OccDepth.occdepth.engine.config_loading import \
+    load_config  # noqa: E402
 from projects.OccDepth.occdepth.models.backbones.efficientnet_unet2d import \
     ARCHS  # noqa: E402
 from projects.OccDepth.occdepth.models.utils import \
@@ -117,10 +118,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                       'unused')
 
     if args.config:
-        cfg = Config.fromfile(args.config)
-        if args.cfg_options:
-            cfg.merge_from_dict(args.cfg_options)
-        init_default_scope('mmdet3d')
+        cfg = load_config(args.config, args.cfg_options)
         model_cfg = cfg.model.to_dict()
         expected = {
             k: v.shape

@@ -27,8 +27,9 @@ if ROOT not in sys.path:
 
 import torch  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402
-from mmengine.registry import init_default_scope  # noqa: E402
 
+from projects.OccDepth.occdepth.engine.config_loading import (  # noqa: E402
+    image_size, load_config)
 from projects.OccDepth.occdepth.engine.profiling import (  # noqa: E402
     PartTimer, PeakMemory, measure, synthetic_batch)
 from projects.OccDepth.occdepth.models.losses import ssc_losses  # noqa: E402
@@ -84,17 +85,6 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def image_size(cfg: Config) -> tuple:
-    """``crop_size`` of the training pipeline's image loader."""
-    pipeline = cfg.get('train_dataloader', {}).get('dataset',
-                                                   {}).get('pipeline', [])
-    for transform in pipeline:
-        if 'crop_size' in transform:
-            return tuple(transform['crop_size'])
-    raise ValueError(f'{cfg.filename}: no crop_size in the training '
-                     'pipeline; pass --shape H W')
-
-
 def make_timer(model, device: torch.device) -> PartTimer:
     callables = {
         label: [(ssc_losses, name)]
@@ -112,7 +102,7 @@ def bench_model(cfg: Config, mode: str, args: argparse.Namespace,
     from mmengine.optim import build_optim_wrapper
     torch.manual_seed(0)
     model = MODELS.build(cfg.model).to(device)
-    img_hw = tuple(args.shape) if args.shape else image_size(cfg)
+    img_hw = image_size(cfg, args.shape)
     batch = synthetic_batch(model, img_hw, args.batch_size)
     memory = PeakMemory(device)
     timer = make_timer(model, device)
@@ -192,10 +182,7 @@ def print_tables(results: Dict[str, Dict]) -> None:
 def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Dict]:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    init_default_scope(cfg.get('default_scope', 'mmdet3d'))
+    cfg = load_config(args.config, args.cfg_options)
     import projects.OccDepth.occdepth  # noqa: F401
     device = torch.device(args.device)
     modes = MODES if args.mode == 'all' else (args.mode, )

@@ -24,12 +24,13 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from mmdet3d.registry import MODELS  # noqa: E402
 from mmdet3d.structures import Det3DDataSample  # noqa: E402
-from mmengine.config import Config, DictAction  # noqa: E402
-from mmengine.registry import init_default_scope  # noqa: E402
+from mmengine.config import DictAction  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 import projects.OccDepth.occdepth  # noqa: E402,F401
+from projects.OccDepth.occdepth.engine.config_loading import (  # noqa: E402
+    image_size, load_config)
 from projects.OccDepth.occdepth.models.utils.onnx_export import \
     kitti_example_calibration  # noqa: E402
 
@@ -148,14 +149,8 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    img_hw = tuple(args.shape or cfg.get('crop_size') or ())
-    if len(img_hw) != 2:
-        raise ValueError(f'{args.config}: no crop_size in the config; give '
-                         'the image size with --shape H W')
-    init_default_scope('mmdet3d')
+    cfg = load_config(args.config, args.cfg_options)
+    img_hw = image_size(cfg, args.shape)
     model = MODELS.build(cfg.model)
     rows = count(model, img_hw)
     total_params = sum(p.numel() for p in model.parameters())
