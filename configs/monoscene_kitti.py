@@ -17,20 +17,10 @@ _base_ = [
 ]
 
 num_views = 1
-crop_size = (370, 1220)
+# the parent's pipeline without the depth maps (`_base_` is the merged base
+# config inside a config file)
 train_pipeline = [
-    dict(type='LoadStereoImages', crop_size=crop_size),
-    dict(type='LoadSSCLabels', downsample_factors=(8, )),
-    dict(
-        type='StereoPhotoMetricDistortion',
-        brightness=0.4,
-        contrast=0.4,
-        saturation=0.4,
-        hue=0.0,
-        blur_prob=0.0,
-        grayscale_prob=0.0),
-    dict(type='RandomStereoFlip', prob=0.5),
-    dict(type='PackSSCInputs'),
+    t for t in _base_.train_pipeline if t['type'] != 'LoadStereoDepth'
 ]
 train_dataloader = dict(
     dataset=dict(

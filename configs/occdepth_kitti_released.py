@@ -28,21 +28,6 @@ model = dict(
         grid_convention='released'),
     occ_head=dict(in_channels=feature))
 
-crop_size = (370, 1220)
-train_pipeline = [
-    dict(type='LoadStereoImages', crop_size=crop_size),
-    dict(type='LoadSSCLabels', downsample_factors=(8, )),
-    dict(type='LoadStereoDepth', crop_size=crop_size),
-    dict(
-        type='StereoPhotoMetricDistortion',
-        brightness=0.4,
-        contrast=0.4,
-        saturation=0.4,
-        hue=0.0,
-        blur_prob=0.0,
-        grayscale_prob=0.0),
-    dict(type='RandomStereoFlip', prob=0.5),
-    dict(type='PackSSCInputs'),
-]
+train_pipeline = _base_.plain_train_pipeline
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 custom_hooks = []

@@ -9,7 +9,10 @@ crop_size = (370, 1220)
 dataset_geometry = dict(
     grid_size=(256, 256, 32), voxel_size=0.2, voxel_origin=(0.0, -25.6, -2.0))
 
-train_pipeline = [
+# Depth maps for the distillation and the colour jitter of the released
+# code. Configs with stronger augmentation set their own train_pipeline;
+# this one stays available to their children as plain_train_pipeline.
+plain_train_pipeline = [
     dict(type='LoadStereoImages', crop_size=crop_size),
     dict(type='LoadSSCLabels', downsample_factors=(8, )),
     dict(type='LoadStereoDepth', crop_size=crop_size),
@@ -24,6 +27,7 @@ train_pipeline = [
     dict(type='RandomStereoFlip', prob=0.5),
     dict(type='PackSSCInputs'),
 ]
+train_pipeline = plain_train_pipeline
 test_pipeline = [
     dict(type='LoadStereoImages', crop_size=crop_size),
     dict(type='LoadSSCLabels', downsample_factors=(8, )),

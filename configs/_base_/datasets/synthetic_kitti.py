@@ -7,25 +7,16 @@ data_root = 'data/synthetic_kitti'
 depth_root = 'data/synthetic_kitti/depth'
 crop_size = (96, 320)
 
-train_pipeline = [
-    dict(type='LoadStereoImages', crop_size=crop_size),
-    dict(type='LoadSSCLabels', downsample_factors=(8, )),
-    dict(type='LoadStereoDepth', crop_size=crop_size),
-    dict(
-        type='StereoPhotoMetricDistortion',
-        brightness=0.4,
-        contrast=0.4,
-        saturation=0.4,
-        hue=0.0,
-        blur_prob=0.0,
-        grayscale_prob=0.0),
-    dict(type='RandomStereoFlip', prob=0.5),
-    dict(type='PackSSCInputs'),
+# The SemanticKITTI pipelines at this crop size (`_base_` is the merged base
+# config inside a config file).
+plain_train_pipeline = [
+    dict(t, crop_size=crop_size) if 'crop_size' in t else t
+    for t in _base_.plain_train_pipeline
 ]
+train_pipeline = plain_train_pipeline
 test_pipeline = [
-    dict(type='LoadStereoImages', crop_size=crop_size),
-    dict(type='LoadSSCLabels', downsample_factors=(8, )),
-    dict(type='PackSSCInputs'),
+    dict(t, crop_size=crop_size) if 'crop_size' in t else t
+    for t in _base_.test_pipeline
 ]
 
 train_dataloader = dict(
