@@ -34,9 +34,10 @@ model = dict(
             type='Pretrained',
             checkpoint='https://github.com/lukemelas/EfficientNet-PyTorch/'
             'releases/download/1.0/efficientnet-b7-dcc49843.pth')),
-    view_transformer=dict(num_views=num_views),
+    num_views=num_views,
     depth_head=None,
-    occ_head=dict(decoupled=False))
+    # the plain head: no occupancy branch, hence no occupancy loss
+    occ_head=dict(decoupled=False, loss_occ=None))
 
 optim_wrapper = dict(optimizer=dict(lr=1e-4), clip_grad=None)
 param_scheduler = [

@@ -14,4 +14,4 @@ train_dataloader = dict(dataset=dict(num_views=num_views))
 val_dataloader = dict(dataset=dict(num_views=num_views))
 test_dataloader = val_dataloader
 
-model = dict(view_transformer=dict(num_views=num_views, fusion='mean'))
+model = dict(num_views=num_views, view_transformer=dict(fusion='mean'))

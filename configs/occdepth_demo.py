@@ -7,26 +7,15 @@ _base_ = [
     './_base_/schedules/adamw_30e.py', './_base_/default_runtime.py'
 ]
 
-grid_size = (128, 128, 16)
-voxel_size = 0.4
-voxel_origin = (0.0, -25.6, -2.0)
-project_scale = 2
-feature = 16
-projected = dict(
-    grid_size=tuple(n // project_scale for n in grid_size),
-    voxel_size=voxel_size * project_scale,
-    voxel_origin=voxel_origin)
+# the output grid of the model and of the data (SFA / OAD: 64 x 64 x 8)
 dataset_geometry = dict(
-    grid_size=grid_size, voxel_size=voxel_size, voxel_origin=voxel_origin)
+    grid_size=(128, 128, 16), voxel_size=0.4, voxel_origin=(0.0, -25.6, -2.0))
 
 model = dict(
-    grid_size=grid_size,
-    voxel_size=voxel_size,
-    voxel_origin=voxel_origin,
-    backbone=dict(arch='b0', out_channels=feature, share_gradient=True),
-    view_transformer=dict(in_channels=feature, **projected),
-    depth_head=dict(in_channels=feature, mid_channels=32, **projected),
-    occ_head=dict(in_channels=feature, grid_size=projected['grid_size']))
+    **dataset_geometry,
+    feature_channels=16,
+    backbone=dict(arch='b0', share_gradient=True),
+    depth_head=dict(mid_channels=32))
 
 train_dataloader = dict(batch_size=1, dataset=dict(**dataset_geometry))
 val_dataloader = dict(dataset=dict(**dataset_geometry))

@@ -34,7 +34,7 @@ _base_ = [
 crop_size = (370, 1220)
 train_pipeline = [
     dict(type='LoadStereoImages', crop_size=crop_size),
-    dict(type='LoadSSCLabels', downsample_factors=(8, )),
+    dict(type='LoadSSCLabels'),
     dict(type='LoadStereoDepth', crop_size=crop_size),
     dict(
         type='StereoPhotoMetricDistortion',
@@ -61,8 +61,7 @@ model = dict(
 custom_hooks = [
     dict(
         type='LossWeightDecayHook',
-        loss_names=('sem_scal', ),
-        weights_attr='occ_head.loss_weights',
+        loss_names=('occ_head.loss_sem_scal', ),
         min_factor=0.1)
 ]
 

@@ -11,22 +11,16 @@
 # are fixed by OADepthHead and not reproduced.
 _base_ = ['./occdepth_kitti.py']
 
-feature = 32
 model = dict(
+    feature_channels=32,
     backbone=dict(
         arch='b3',
-        out_channels=feature,
         share_gradient=True,
         init_cfg=dict(
             checkpoint='https://github.com/lukemelas/EfficientNet-PyTorch/'
             'releases/download/1.0/efficientnet-b3-5fb5a3c3.pth')),
-    view_transformer=dict(in_channels=feature),
     # the released code's distillation bins and OAD sampling normalisation
-    depth_head=dict(
-        in_channels=feature,
-        target_binning='uniform',
-        grid_convention='released'),
-    occ_head=dict(in_channels=feature))
+    depth_head=dict(target_binning='uniform', grid_convention='released'))
 
 train_pipeline = _base_.plain_train_pipeline
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))

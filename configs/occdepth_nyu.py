@@ -22,39 +22,29 @@ _base_ = [
 ]
 
 num_classes = 12
-grid_size = (60, 36, 60)
-voxel_size = 0.08
-voxel_origin = (0.0, 0.0, 0.0)
-feature = 200
 # empty, ceiling, floor, wall, window, chair, bed, sofa, table, tvs,
 # furniture, objects (reference Sec. 7)
 class_weights = [0.05] + [1.0] * 11
-# empty / occupied, read by the decoupled head only (decoupled=True)
-occ_class_weights = [0.05, 2.0]
 
 model = dict(
-    grid_size=grid_size,
-    voxel_size=voxel_size,
-    voxel_origin=voxel_origin,
-    backbone=dict(arch='b7', out_channels=feature, share_gradient=True),
+    # the datasets' grid; SFA works on it directly (project_scale 1)
+    grid_size=(60, 36, 60),
+    voxel_size=0.08,
+    voxel_origin=(0.0, 0.0, 0.0),
+    project_scale=1,
+    feature_channels=200,
+    num_views=1,  # the RGB image; virtual_stereo adds the second view
+    backbone=dict(arch='b7', share_gradient=True),
     # must match the datasets' virtual_baseline
     virtual_stereo=dict(type='VirtualStereo', level='feature', baseline=0.1),
-    view_transformer=dict(
-        grid_size=grid_size,
-        voxel_size=voxel_size,
-        voxel_origin=voxel_origin,
-        in_channels=feature,
-        num_views=2),
     depth_head=None,
     occ_head=dict(
-        in_channels=feature,
         num_classes=num_classes,
         variant='nyu',
-        grid_size=grid_size,
-        project_scale=1,
         context_prior=True,
         n_relations=4,
         decoupled=False,
-        class_weights=class_weights,
-        occ_class_weights=occ_class_weights,
-        frustum_size=8))
+        loss_ce=dict(class_weight=class_weights),
+        # the plain head has no occupancy branch; with decoupled=True the
+        # released NYU configs weight empty / occupied by [0.05, 2]
+        loss_occ=None))

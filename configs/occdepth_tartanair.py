@@ -10,47 +10,33 @@ _base_ = [
 ]
 
 num_classes = 14
-grid_size = (120, 48, 120)
-voxel_size = 0.1
-voxel_origin = (-6.0, -3.0, 0.0)
-# The 'kitti' 3D UNet with project_scale 2: SFA / OAD on 60 x 24 x 60 voxels
-# of 0.2 m (divisible by 4 for the two stride-2 stages), CRP on 15 x 6 x 15
-# (= the 1:8 labels), one stride-2 transposed conv back to 120 x 48 x 120.
-project_scale = 2
-feature = 64
-projected = dict(
-    grid_size=tuple(n // project_scale for n in grid_size),
-    voxel_size=voxel_size * project_scale,
-    voxel_origin=voxel_origin)
 # Reference TartanAir weights: 0.05 for empty, 1 for every class (as NYU);
 # occupancy CE weights [0.05, 2] (reference Sec. 7).
 class_weights = [0.05] + [1.0] * (num_classes - 1)
 occ_class_weights = [0.05, 2.0]
 
 model = dict(
-    grid_size=grid_size,
-    voxel_size=voxel_size,
-    voxel_origin=voxel_origin,
-    backbone=dict(arch='b7', out_channels=feature, share_gradient=False),
-    view_transformer=dict(in_channels=feature, **projected),
+    # the datasets' grid
+    grid_size=(120, 48, 120),
+    voxel_size=0.1,
+    voxel_origin=(-6.0, -3.0, 0.0),
+    # The 'kitti' 3D UNet with project_scale 2: SFA / OAD on 60 x 24 x 60
+    # voxels of 0.2 m (divisible by 4 for the two stride-2 stages), CRP on
+    # 15 x 6 x 15 (= the 1:8 labels), one stride-2 transposed conv back to
+    # 120 x 48 x 120.
+    project_scale=2,
+    backbone=dict(arch='b7', share_gradient=False),
     # Indoor depth range: camera depths of the grid's voxel centres stay
     # below ~12.5 m even with the camera pitched; LID bins of 0.1 m average
     # over [0.1, 12.1] m (D = 120), finest near the camera.
-    depth_head=dict(
-        in_channels=feature,
-        depth_bound=(0.1, 12.1, 0.1),
-        discretization='LID',
-        **projected),
+    depth_head=dict(depth_bound=(0.1, 12.1, 0.1), discretization='LID'),
     occ_head=dict(
-        in_channels=feature,
         num_classes=num_classes,
         variant='kitti',
-        grid_size=projected['grid_size'],
-        project_scale=project_scale,
         context_prior=True,
         n_relations=4,
-        class_weights=class_weights,
-        occ_class_weights=occ_class_weights))
+        loss_ce=dict(class_weight=class_weights),
+        loss_occ=dict(class_weight=occ_class_weights)))
 
 # TartanAir schedule (reference Sec. 10.1): lr / 10 at epoch 20 of 30.
 param_scheduler = [

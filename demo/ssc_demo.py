@@ -43,7 +43,6 @@ from mmdet3d.registry import DATASETS, MODELS  # noqa: E402
 from mmengine.config import Config  # noqa: E402
 from mmengine.dataset import Compose, pseudo_collate  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
-from mmengine.runner import load_checkpoint  # noqa: E402
 from PIL import Image  # noqa: E402
 
 import projects.OccDepth.occdepth  # noqa: E402,F401
@@ -52,6 +51,8 @@ from projects.OccDepth.occdepth.datasets.label_maps import (  # noqa: E402
     SEMANTICKITTI_CLASSES, SEMANTICKITTI_PALETTE)
 from projects.OccDepth.occdepth.datasets.semantickitti import (  # noqa: E402
     CALIB_KEYS, stereo_calibration)
+from projects.OccDepth.occdepth.engine.checkpointing import (  # noqa: E402
+    CheckpointError, cli_error, load_model_weights)
 from projects.OccDepth.occdepth.engine.visualization_hook import \
     SSCVisualizationHook  # noqa: E402
 from projects.OccDepth.occdepth.evaluation.submission import \
@@ -100,9 +101,9 @@ def calibration_from_intrinsics(
     fx, fy, cx, cy = (float(v) for v in intrinsics)
     k = np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
     check_intrinsics(k, '--intrinsics')
-    if not baseline > 0:
-        raise ValueError(f'--baseline must be a positive distance in '
-                         f'metres (left to right camera), got {baseline}')
+    if not (np.isfinite(baseline) and baseline > 0):
+        raise ValueError(f'--baseline must be a positive, finite distance '
+                         f'in metres (left to right camera), got {baseline}')
     right = np.eye(4)
     right[0, 3] = -baseline
     lidar2cam = np.stack([VELO_TO_CAM_AXES, right @ VELO_TO_CAM_AXES])
@@ -152,11 +153,13 @@ def run_demo(left: str,
              intrinsics: Optional[Sequence[float]] = None,
              baseline: Optional[float] = None,
              out_dir: str = 'outputs',
-             device: str = 'cpu') -> Dict[str, str]:
+             device: str = 'cpu',
+             allow_partial_load: bool = False) -> Dict[str, str]:
     """Predict the voxel grid of one stereo pair and write the outputs.
 
     Give either ``calib`` (a KITTI ``calib.txt``) or ``intrinsics`` and
-    ``baseline``.
+    ``baseline``. The checkpoint must fit the model exactly unless
+    ``allow_partial_load`` (then only its matching weights are loaded).
 
     Returns:
         Paths of the written files by kind (``npy``, ``label`` when the
@@ -193,7 +196,7 @@ def run_demo(left: str,
     check_calibration(cam2img, lidar2cam, sample.metainfo['img_shape'], source)
 
     model = MODELS.build(cfg.model)
-    load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
+    load_model_weights(model, checkpoint, strict=not allow_partial_load)
     model.to(device).eval()
     with torch.no_grad():
         result = model.test_step(pseudo_collate([packed]))[0]
@@ -222,7 +225,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Semantic scene completion of one stereo pair',
         usage='%(prog)s LEFT RIGHT [CALIB] CONFIG CHECKPOINT [--intrinsics '
-        'FX FY CX CY --baseline B] [--out-dir DIR] [--device DEVICE]')
+        'FX FY CX CY --baseline B] [--out-dir DIR] [--device DEVICE] '
+        '[--allow-partial-load]')
     parser.add_argument(
         'paths',
         nargs='+',
@@ -246,6 +250,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         '--device',
         default='cuda:0' if torch.cuda.is_available() else 'cpu',
         help='device, e.g. cpu or cuda:0')
+    parser.add_argument(
+        '--allow-partial-load',
+        action='store_true',
+        help='run even when the checkpoint does not fit the model: load the '
+        'matching weights and log the mismatched keys (otherwise an error '
+        'lists them)')
     args = parser.parse_args(argv)
     if args.intrinsics is None:
         if args.baseline is not None:
@@ -275,7 +285,8 @@ def main(argv=None) -> Dict[str, str]:
         intrinsics=args.intrinsics,
         baseline=args.baseline,
         out_dir=args.out_dir,
-        device=args.device)
+        device=args.device,
+        allow_partial_load=args.allow_partial_load)
     for kind, path in outputs.items():
         print(f'{kind}: {path}')
     return outputs
@@ -284,5 +295,7 @@ def main(argv=None) -> Dict[str, str]:
 if __name__ == '__main__':
     try:
         main()
+    except CheckpointError as exc:
+        sys.exit(cli_error(exc))
     except (FileNotFoundError, ValueError) as exc:
         sys.exit(f'error: {exc}')

@@ -6,10 +6,13 @@
 Reads the Lightning ``.ckpt`` with torch's safe loader (its non-tensor
 objects, such as the OmegaConf training config, are replaced by inert
 placeholders), renames every tensor (reference Sec. 12), prints the tensors
-it drops and why, and fails (exit status 1, nothing written) if a reference
-tensor has no counterpart or, with ``--config``, if a weight of the model is
-missing or has another shape. The output is an mmengine checkpoint
-``{'state_dict': ..., 'meta': ...}`` for ``tools/test.py CONFIG OUT.pth``.
+it drops, grouped by the reason (the reference's unused tensors: the OAD grid
+buffers, the encoder head BN, the 1/16 decoder output and the skip branches
+of its stride-1 DDR bottlenecks), and fails (exit status 1, nothing written)
+if a reference tensor has no counterpart or, with ``--config``, if a weight
+of the model is missing or has another shape. The output is an mmengine
+checkpoint ``{'state_dict': ..., 'meta': ...}`` for ``tools/test.py CONFIG
+OUT.pth``.
 """
 import argparse
 import os.path as osp
@@ -72,24 +75,25 @@ def _print_list(title: str, items: List[str]) -> None:
             print(f'  {item}')
 
 
-def _check_oad_grid(state: Dict[str, torch.Tensor], model_cfg: dict,
+def _check_oad_grid(state: Dict[str, torch.Tensor], model: torch.nn.Module,
                     src: str) -> List[str]:
-    """Compare the reference OAD grid buffers with the config's head."""
-    head = model_cfg.get('depth_head')
-    if not head or 'flosp_depth.voxel_num' not in state:
+    """Compare the reference OAD grid buffers with the model's depth head
+    (the model's grid divided by its project_scale)."""
+    if model.depth_head is None or 'flosp_depth.voxel_num' not in state:
         return []
     errors = []
     num = tuple(int(n) for n in state['flosp_depth.voxel_num'].tolist())
-    if num != tuple(head['grid_size']):
-        errors.append(f'{src}: the OAD grid is {num}, the config\'s '
-                      f'depth_head.grid_size is {tuple(head["grid_size"])}')
+    grid = tuple(model.depth_head.grid_size)
+    if num != grid:
+        errors.append(f'{src}: the OAD grid is {num}, the config\'s depth '
+                      f'head grid (grid_size / project_scale) is {grid}')
     if 'flosp_depth.voxel_size' in state:
         size = state['flosp_depth.voxel_size'].double()
-        want = torch.as_tensor(head['voxel_size'], dtype=torch.float64)
-        if not torch.allclose(size, want.expand_as(size), atol=1e-6):
+        want = model.voxel_size * model.project_scale
+        if not torch.allclose(size, torch.full_like(size, want), atol=1e-6):
             errors.append(f'{src}: the OAD voxel size is {size.tolist()}, '
-                          f'the config\'s depth_head.voxel_size is '
-                          f'{head["voxel_size"]}')
+                          f'the config\'s depth head voxel size (voxel_size '
+                          f'* project_scale) is {want}')
     return errors
 
 
@@ -109,8 +113,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     converted = cr.convert_reference_state(state, arch)
     out = converted.state_dict
-    _print_list('Dropped reference tensors',
-                [f'{k}: {v}' for k, v in converted.dropped.items()])
+    by_reason: Dict[str, List[str]] = {}
+    for key, reason in converted.dropped.items():
+        by_reason.setdefault(reason, []).append(key)
+    if by_reason:
+        print(f'Dropped reference tensors ({len(converted.dropped)}), not '
+              'used by the model:')
+        for reason, keys in by_reason.items():
+            _print_list(f'  {reason}', [f'  {key}' for key in keys])
     errors = []
     _print_list('Reference keys without a counterpart', converted.unmapped)
     if converted.unmapped:
@@ -119,12 +129,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     if args.config:
         cfg = load_config(args.config, args.cfg_options)
-        model_cfg = cfg.model.to_dict()
-        expected = {
-            k: v.shape
-            for k, v in MODELS.build(model_cfg).state_dict().items()
-        }
-        errors += _check_oad_grid(state, model_cfg, args.src)
+        model = MODELS.build(cfg.model)
+        expected = {k: v.shape for k, v in model.state_dict().items()}
+        errors += _check_oad_grid(state, model, args.src)
         checked = out
     else:
         expected = cr.encoder_shapes(arch)

@@ -5,8 +5,8 @@ Example::
     python tools/create_synthetic_kitti.py --out data/synthetic_kitti \\
         --sequences 00 01 08 --frames 4 --seed 0 --image-size 370 1220
 
-See :mod:`projects.OccDepth.occdepth.datasets.synthetic_kitti` for the
-scenes, the rendering and the meaning of each file.
+See :mod:`tools.dataset_converters.synthetic_kitti` for the scenes, the
+rendering and the meaning of each file.
 """
 import argparse
 import os
@@ -16,7 +16,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from projects.OccDepth.occdepth.datasets import synthetic_kitti  # noqa: E402
+from projects.OccDepth.occdepth.datasets.kitti_calibration import \
+    KITTI_IMAGE_SIZE  # noqa: E402
+from tools.dataset_converters import synthetic_kitti  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -41,7 +43,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         '--image-size',
         type=int,
         nargs=2,
-        default=list(synthetic_kitti.KITTI_IMAGE_SIZE),
+        default=list(KITTI_IMAGE_SIZE),
         metavar=('H', 'W'),
         help='image height and width (default: '
         '370 1220, intrinsics are scaled from KITTI)')

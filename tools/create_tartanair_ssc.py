@@ -9,8 +9,8 @@ Example::
 Reads ``{data-root}/{scene}/{Easy|Hard}/P*/`` (left depth, segmentation and
 poses) and writes ``{out-dir}/{scene}/{diff}/{Pxxx}/voxels/{frame}_1_{1,4,8}
 .npy`` plus ``{frame}.json`` (calibration). See
-:mod:`projects.OccDepth.occdepth.datasets.tartanair` for the grid, the
-classes and the rules.
+:mod:`tools.dataset_converters.tartanair_ssc` for the grid, the classes
+and the rules.
 """
 import argparse
 import os
@@ -21,7 +21,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from projects.OccDepth.occdepth.datasets import tartanair  # noqa: E402
+from projects.OccDepth.occdepth.datasets.tartanair import \
+    TARTANAIR_DIFFICULTIES  # noqa: E402
+from tools.dataset_converters import tartanair_ssc  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -40,7 +42,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         '--difficulties',
         nargs='+',
-        default=list(tartanair.TARTANAIR_DIFFICULTIES),
+        default=list(TARTANAIR_DIFFICULTIES),
         help='difficulty folders (default: Easy Hard)')
     parser.add_argument(
         '--trajectories',
@@ -50,7 +52,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         '--frame-step',
         type=int,
-        default=tartanair.TARTANAIR_FRAME_STEP,
+        default=tartanair_ssc.TARTANAIR_FRAME_STEP,
         help='export frames whose number is a multiple of it (default: 5)')
     parser.add_argument(
         '--class-map',
@@ -65,7 +67,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         '(default: none)')
     parser.add_argument(
         '--right-camera',
-        choices=tartanair.RIGHT_CAMERA_SOURCES,
+        choices=tartanair_ssc.RIGHT_CAMERA_SOURCES,
         default='pose',
         help='right camera extrinsics from pose_right.txt (pose) or the '
         'ideal 0.25 m rig (baseline); default: pose')
@@ -75,7 +77,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> None:
     args = parse_args(argv)
     start = time.time()
-    written = tartanair.export_ssc_labels(
+    written = tartanair_ssc.export_ssc_labels(
         args.data_root,
         args.out_dir,
         scene=args.scene,

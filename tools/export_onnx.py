@@ -1,7 +1,7 @@
 """Export an OccDepth model to ONNX.
 
 ``python tools/export_onnx.py CONFIG --out model.onnx [--checkpoint CKPT]
-[--shape H W] [--opset 20]``
+[--allow-partial-load] [--shape H W] [--opset 20]``
 
 The graph takes ``imgs`` ``(1, V, 3, H, W)`` float RGB in [0, 255],
 ``cam2img`` ``(1, V, 3, 3)`` and ``lidar2cam`` ``(1, V, 4, 4)`` float64 and
@@ -22,9 +22,10 @@ import importlib.util  # noqa: E402
 
 from mmdet3d.registry import MODELS  # noqa: E402
 from mmengine.config import DictAction  # noqa: E402
-from mmengine.runner.checkpoint import load_checkpoint  # noqa: E402
 
 import projects.OccDepth.occdepth  # noqa: E402,F401
+from projects.OccDepth.occdepth.engine.checkpointing import (  # noqa: E402
+    CheckpointError, cli_error, load_model_weights)
 from projects.OccDepth.occdepth.engine.config_loading import (  # noqa: E402
     image_size, load_config)
 from projects.OccDepth.occdepth.models.utils import \
@@ -38,6 +39,12 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser.add_argument('--out', required=True, help='output .onnx file')
     parser.add_argument(
         '--checkpoint', help='weights to export (random weights if omitted)')
+    parser.add_argument(
+        '--allow-partial-load',
+        action='store_true',
+        help='export even when the checkpoint does not fit the model: load '
+        'the matching weights and log the mismatched keys (otherwise an '
+        'error lists them)')
     parser.add_argument(
         '--shape',
         type=int,
@@ -63,9 +70,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     img_hw = image_size(cfg, args.shape)
     model = MODELS.build(cfg.model)
     if args.checkpoint:
-        load_checkpoint(model, args.checkpoint, map_location='cpu')
+        try:
+            load_model_weights(
+                model, args.checkpoint, strict=not args.allow_partial_load)
+        except CheckpointError as exc:
+            print(cli_error(exc), file=sys.stderr)
+            return 1
     wrapper = ox.OccDepthExportWrapper(model)
-    num_views = model.view_transformer.num_views
+    num_views = model.num_views
     inputs = ox.example_inputs(img_hw, num_views)
     try:
         ox.export_onnx(wrapper, inputs, args.out, args.opset)

@@ -8,7 +8,9 @@ Example::
 ``PRED_ROOT`` holds ``sequences/NN/predictions/*.label`` (as written by
 ``tools/test.py --submit-dir``); the zip gets the explicit directory entries
 the benchmark's validator requires. With ``--dataset-root`` the zip is then
-checked like ``tools/validate_submission.py`` does.
+checked like ``tools/validate_submission.py`` does. Symbolic links under
+``PRED_ROOT/sequences`` are refused with an error naming them (a link's
+target is never packed); copy the files in instead.
 """
 import argparse
 import os.path as osp

@@ -24,11 +24,11 @@ import torch  # noqa: E402
 from mmengine.config import Config  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
-from projects.OccDepth.occdepth.datasets import synthetic_kitti  # noqa: E402
 from projects.OccDepth.occdepth.datasets.voxel_labels import \
     read_kitti_labels  # noqa: E402
 from projects.OccDepth.occdepth.evaluation import (  # noqa: E402
     confusion_matrix, scores_from_confusion)
+from tools.dataset_converters import synthetic_kitti  # noqa: E402
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TRAIN_SEQUENCES = ('00', '01')
@@ -85,7 +85,7 @@ def trivial_baselines(cfg: Config, data_root: str) -> dict:
             stem = osp.join(voxel_dir, name[:-len('.label')])
             gt, _ = read_kitti_labels(f'{stem}.label', f'{stem}.invalid', grid)
             gt = torch.from_numpy(gt.astype(np.int64))
-            num_classes = len(cfg.model.occ_head.class_weights)
+            num_classes = cfg.model.occ_head.num_classes
             conf_empty = conf_empty + confusion_matrix(
                 torch.zeros_like(gt), gt, num_classes)
             conf_full = conf_full + confusion_matrix(

@@ -3,19 +3,23 @@ import argparse
 import os
 import os.path as osp
 import sys
+from typing import Optional, Sequence
 
 # Make ``projects.OccDepth.occdepth`` importable when run as a script.
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
+from mmdet3d.registry import RUNNERS  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402
-from mmengine.registry import RUNNERS  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
 
+from projects.OccDepth.occdepth.engine.checkpointing import (  # noqa: E402
+    CheckpointError, cli_error)
 from projects.OccDepth.occdepth.engine.launch import (  # noqa: E402
     prepare_cpu_distributed, shutdown_distributed)
+from projects.OccDepth.occdepth.engine.runner import \
+    OccDepthRunner  # noqa: E402
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Evaluate an OccDepth model (SC IoU / SSC mIoU)')
     parser.add_argument('config', help='test config file path')
@@ -34,6 +38,12 @@ def parse_args() -> argparse.Namespace:
         'for the hidden test split add --cfg-options test_evaluator=[] '
         'test_dataloader.dataset.split=test')
     parser.add_argument(
+        '--allow-partial-load',
+        action='store_true',
+        help='evaluate even when the checkpoint does not fit the model: '
+        'load the matching weights, keep the others as initialised and log '
+        'the mismatched keys (otherwise an error lists them)')
+    parser.add_argument(
         '--cfg-options',
         nargs='+',
         action=DictAction,
@@ -44,14 +54,14 @@ def parse_args() -> argparse.Namespace:
         default='none',
         help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     return args
 
 
-def main() -> None:
-    args = parse_args()
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    args = parse_args(argv)
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
@@ -63,6 +73,7 @@ def main() -> None:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
     cfg.load_from = args.checkpoint
+    cfg.strict_load = not args.allow_partial_load
 
     if args.show_dir:
         hooks = list(cfg.get('custom_hooks', []))
@@ -73,12 +84,19 @@ def main() -> None:
         hooks.append(dict(type='SSCSubmissionHook', out_dir=args.submit_dir))
         cfg.custom_hooks = hooks
 
+    runner_cls = RUNNERS.get(cfg.get('runner_type', 'Runner'))
+    if not (isinstance(runner_cls, type)
+            and issubclass(runner_cls, OccDepthRunner)):
+        # only OccDepthRunner checks that the checkpoint fits the model
+        sys.exit(f'error: {args.config}: runner_type must be '
+                 f'\'OccDepthRunner\' (configs/_base_/default_runtime.py), '
+                 f'got {cfg.get("runner_type", "Runner")!r}')
     prepare_cpu_distributed(cfg)
-    if 'runner_type' not in cfg:
-        runner = Runner.from_cfg(cfg)
-    else:
-        runner = RUNNERS.build(cfg)
-    runner.test()
+    runner = RUNNERS.build(cfg)
+    try:
+        runner.test()
+    except CheckpointError as exc:
+        sys.exit(cli_error(exc))
     shutdown_distributed()
 
 

@@ -8,11 +8,13 @@ import sys
 # Make ``projects.OccDepth.occdepth`` importable when run as a script.
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
+from mmdet3d.registry import RUNNERS  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.logging import print_log  # noqa: E402
-from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
+from projects.OccDepth.occdepth.engine.checkpointing import \
+    CheckpointError  # noqa: E402
 from projects.OccDepth.occdepth.engine.launch import (  # noqa: E402
     prepare_cpu_distributed, shutdown_distributed)
 
@@ -39,8 +41,8 @@ def parse_args() -> argparse.Namespace:
         nargs='?',
         type=str,
         const='auto',
-        help='resume from the given checkpoint, or from the latest one in '
-        'the work dir when no path is given')
+        help='resume from the given checkpoint, or from the newest one in '
+        'the work dir that can be loaded when no path is given')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -111,7 +113,10 @@ def main() -> None:
         runner = Runner.from_cfg(cfg)
     else:
         runner = RUNNERS.build(cfg)
-    runner.train()
+    try:
+        runner.train()
+    except CheckpointError as exc:  # one line naming the file, no traceback
+        sys.exit(f'error: {exc}')
     shutdown_distributed()
 
 

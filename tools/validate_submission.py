@@ -54,7 +54,7 @@ def main(argv=None) -> int:
     try:
         errors = validate_submission(args.zip, args.dataset_root,
                                      args.sequences, args.grid_size)
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, ValueError) as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 1
     for error in errors:

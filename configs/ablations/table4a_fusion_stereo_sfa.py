@@ -6,13 +6,10 @@
 # TMO, CRP and decoupled head on, both views trained) at B3 / C = 24.
 _base_ = ['./table3_wo_oad.py']
 
-feature = 24
 model = dict(
+    feature_channels=24,
     backbone=dict(
         arch='b3',
-        out_channels=feature,
         init_cfg=dict(
             checkpoint='https://github.com/lukemelas/EfficientNet-PyTorch/'
-            'releases/download/1.0/efficientnet-b3-5fb5a3c3.pth')),
-    view_transformer=dict(in_channels=feature),
-    occ_head=dict(in_channels=feature))
+            'releases/download/1.0/efficientnet-b3-5fb5a3c3.pth')))

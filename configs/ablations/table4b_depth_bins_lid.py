@@ -13,14 +13,17 @@ train_dataloader = dict(dataset=dict(num_views=num_views))
 val_dataloader = dict(dataset=dict(num_views=num_views))
 test_dataloader = val_dataloader
 
-feature = 24
 model = dict(
+    feature_channels=24,
+    num_views=num_views,
     backbone=dict(
         arch='b3',
-        out_channels=feature,
         init_cfg=dict(
             checkpoint='https://github.com/lukemelas/EfficientNet-PyTorch/'
             'releases/download/1.0/efficientnet-b3-5fb5a3c3.pth')),
-    view_transformer=dict(in_channels=feature, num_views=num_views),
-    depth_head=dict(in_channels=feature),
-    occ_head=dict(in_channels=feature, context_prior=False, decoupled=False))
+    # no CRP and the plain head: no relation and no occupancy loss
+    occ_head=dict(
+        context_prior=False,
+        decoupled=False,
+        loss_relation=None,
+        loss_occ=None))

@@ -389,11 +389,8 @@ def tiny_cfg(nyu_root, level='feature', grid=GRID):
     cfg = Config.fromfile('configs/occdepth_nyu.py')
     voxel = 0.02 * 240 / grid[0]
     model = copy.deepcopy(cfg.model.to_dict())
-    model.update(grid_size=grid, voxel_size=voxel)
-    model['backbone'].update(arch='b0', out_channels=8)
-    model['view_transformer'].update(
-        in_channels=8, grid_size=grid, voxel_size=voxel)
-    model['occ_head'].update(in_channels=8, grid_size=grid)
+    model.update(grid_size=grid, voxel_size=voxel, feature_channels=8)
+    model['backbone'].update(arch='b0')
     model['virtual_stereo'].update(level=level)
     datasets = {}
     for split, loader in (('train', cfg.train_dataloader),
@@ -481,7 +478,7 @@ def test_nyu_config_predicts_the_benchmark_grid(nyu_root):
     cfg, model_cfg, datasets = tiny_cfg(nyu_root)
     assert model_cfg['grid_size'] == GRID
     assert model_cfg['occ_head']['variant'] == 'nyu'
-    assert model_cfg['occ_head']['project_scale'] == 1
+    assert model_cfg['project_scale'] == 1
     assert model_cfg['occ_head']['num_classes'] == 12
     assert model_cfg['depth_head'] is None
     assert model_cfg['virtual_stereo']['baseline'] == \

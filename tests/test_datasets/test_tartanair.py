@@ -36,13 +36,17 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 from PIL import Image
 
+from projects.OccDepth.occdepth.datasets import label_maps
 from projects.OccDepth.occdepth.datasets import tartanair as ta
 from projects.OccDepth.occdepth.datasets.transforms import \
     tartanair_loading  # noqa: F401
 from projects.OccDepth.occdepth.models.utils import geometry
+from tools.dataset_converters import tartanair_labels as tl
+from tools.dataset_converters import tartanair_raw as tr
+from tools.dataset_converters import tartanair_ssc as ts
 
 IMG_HW = (60, 80)
-CAM_K = ta.TARTANAIR_CAM_K / 8
+CAM_K = tr.TARTANAIR_CAM_K / 8
 CAM_K[2, 2] = 1.0
 WALL_X = 3.05
 FLOOR_Z = 1.25
@@ -81,19 +85,19 @@ def pose_line(position, quat):
 
 def right_pose_line(left_line):
     """The right camera: 0.25 m along the left body's y axis."""
-    rot = ta.quaternion_to_matrix(left_line[3:])
-    return pose_line(left_line[:3] + rot @ [0, ta.TARTANAIR_BASELINE, 0],
+    rot = tr.quaternion_to_matrix(left_line[3:])
+    return pose_line(left_line[:3] + rot @ [0, tr.TARTANAIR_BASELINE, 0],
                      left_line[3:])
 
 
 def render(line, hw=IMG_HW, cam_k=CAM_K):
     """Analytic z-depth and seg ids of the room seen from a pose line."""
-    pose = ta.pose_to_matrix(line)
+    pose = tr.pose_to_matrix(line)
     v, u = np.mgrid[0:hw[0], 0:hw[1]].astype(np.float64)
     ray_cam = np.stack([(u - cam_k[0, 2]) / cam_k[0, 0],
                         (v - cam_k[1, 2]) / cam_k[1, 1],
                         np.ones_like(u)], -1)
-    ray = ray_cam @ (pose[:3, :3] @ ta.BODY_TO_CAM.T).T
+    ray = ray_cam @ (pose[:3, :3] @ tr.BODY_TO_CAM.T).T
     origin = pose[:3, 3]
     with np.errstate(divide='ignore', invalid='ignore'):
         t_wall = np.where(ray[..., 0] > 0, (WALL_X - origin[0]) / ray[..., 0],
@@ -160,7 +164,7 @@ def raw_root(tmp_path_factory):
 def exported(raw_root, tmp_path_factory):
     """Labels of both trajectories on the default 120 x 48 x 120 grid."""
     out = str(tmp_path_factory.mktemp('tartanair_ssc'))
-    written = ta.export_ssc_labels(
+    written = ts.export_ssc_labels(
         raw_root, out, difficulties=['Easy'], cam_k=CAM_K)
     assert written == {'Easy/P000': 2, 'Easy/P001': 2}
     return out
@@ -205,20 +209,20 @@ LEVEL_CHECKS = {
 def test_pose_conventions():
     # the body (x forward, y right, z down) -> camera (x right, y down,
     # z forward)
-    np.testing.assert_array_equal(ta.BODY_TO_CAM @ [1, 0, 0], [0, 0, 1])
-    np.testing.assert_array_equal(ta.BODY_TO_CAM @ [0, 1, 0], [1, 0, 0])
-    np.testing.assert_array_equal(ta.BODY_TO_CAM @ [0, 0, 1], [0, 1, 0])
+    np.testing.assert_array_equal(tr.BODY_TO_CAM @ [1, 0, 0], [0, 0, 1])
+    np.testing.assert_array_equal(tr.BODY_TO_CAM @ [0, 1, 0], [1, 0, 0])
+    np.testing.assert_array_equal(tr.BODY_TO_CAM @ [0, 0, 1], [0, 1, 0])
     # a 90 deg yaw turns the body's x axis (north) to east
-    rot = ta.quaternion_to_matrix(euler_quat(yaw=90))
+    rot = tr.quaternion_to_matrix(euler_quat(yaw=90))
     np.testing.assert_allclose(rot @ [1, 0, 0], [0, 1, 0], atol=1e-12)
     # yaw removal keeps roll and pitch only
-    full = ta.quaternion_to_matrix(euler_quat(roll=8, pitch=-20, yaw=35))
-    level = ta.quaternion_to_matrix(euler_quat(roll=8, pitch=-20))
-    np.testing.assert_allclose(ta.remove_yaw(full), level, atol=1e-12)
+    full = tr.quaternion_to_matrix(euler_quat(roll=8, pitch=-20, yaw=35))
+    level = tr.quaternion_to_matrix(euler_quat(roll=8, pitch=-20))
+    np.testing.assert_allclose(tr.remove_yaw(full), level, atol=1e-12)
     # 20 deg nose-down: the camera's optical axis (0, 0, 1) points 20 deg
     # below the levelled forward axis, i.e. +y (down) in the voxel frame
-    cam2vox = ta.camera_to_voxel_rotation(
-        ta.pose_to_matrix(pose_line([5, 6, 7], euler_quat(pitch=-20, yaw=50))))
+    cam2vox = tr.camera_to_voxel_rotation(
+        tr.pose_to_matrix(pose_line([5, 6, 7], euler_quat(pitch=-20, yaw=50))))
     s, c = np.sin(np.deg2rad(20)), np.cos(np.deg2rad(20))
     np.testing.assert_allclose(cam2vox @ [0, 0, 1], [0, s, c], atol=1e-12)
     np.testing.assert_allclose(cam2vox @ [1, 0, 0], [1, 0, 0], atol=1e-12)
@@ -226,12 +230,12 @@ def test_pose_conventions():
 
 def test_stereo_extrinsics_from_poses_match_the_baseline():
     for line in TRAJECTORIES.values():
-        left = ta.pose_to_matrix(line)
-        right = ta.pose_to_matrix(right_pose_line(line))
-        from_poses = ta.stereo_lidar2cam(left, right)
-        ideal = ta.stereo_lidar2cam(left)
+        left = tr.pose_to_matrix(line)
+        right = tr.pose_to_matrix(right_pose_line(line))
+        from_poses = tr.stereo_lidar2cam(left, right)
+        ideal = tr.stereo_lidar2cam(left)
         np.testing.assert_allclose(from_poses, ideal, atol=1e-9)
-    level = ta.stereo_lidar2cam(ta.pose_to_matrix(TRAJECTORIES['P000']))
+    level = tr.stereo_lidar2cam(tr.pose_to_matrix(TRAJECTORIES['P000']))
     np.testing.assert_allclose(level[0], np.eye(4), atol=1e-12)
     expected_right = np.eye(4)
     expected_right[0, 3] = -0.25
@@ -239,28 +243,39 @@ def test_stereo_extrinsics_from_poses_match_the_baseline():
 
 
 def test_class_map_defaults_and_validation(tmp_path):
-    lut = ta.seg_class_lut()
+    lut = tl.seg_class_lut()
     assert lut[90] == WALL and lut[139] == FLOOR and lut[211] == CHAIR
     # ids the reference lists twice: its lookup keeps the last class
-    assert lut[231] == ta.TARTANAIR_CLASSES.index('window')
-    assert lut[144] == ta.TARTANAIR_CLASSES.index('furn')
+    assert lut[231] == label_maps.TARTANAIR_CLASSES.index('window')
+    assert lut[144] == label_maps.TARTANAIR_CLASSES.index('furn')
     assert lut[7] == OBJS and lut[0] == OBJS
-    assert len(ta.TARTANAIR_CLASSES) == 14
+    assert len(label_maps.TARTANAIR_CLASSES) == 14
 
     path = tmp_path / 'map.json'
     path.write_text(json.dumps({'floor': [7], 'wall': [90]}))
-    custom = ta.seg_class_lut(str(path))
+    custom = tl.seg_class_lut(str(path))
     assert custom[7] == FLOOR and custom[90] == WALL and custom[139] == OBJS
     path.write_text(json.dumps({'floor': [7], 'wall': [7]}))
     with pytest.raises(ValueError, match='map.json.*seg id 7'):
-        ta.seg_class_lut(str(path))
+        tl.seg_class_lut(str(path))
     path.write_text(json.dumps({'table': [3]}))
     with pytest.raises(ValueError, match="map.json.*unknown class 'table'"):
-        ta.seg_class_lut(str(path))
+        tl.seg_class_lut(str(path))
     with pytest.raises(ValueError, match='0..255'):
-        ta.seg_class_lut({'wall': [300]})
+        tl.seg_class_lut({'wall': [300]})
     with pytest.raises(FileNotFoundError, match='missing.json'):
-        ta.seg_class_lut(str(tmp_path / 'missing.json'))
+        tl.seg_class_lut(str(tmp_path / 'missing.json'))
+
+
+def test_grid_centers_are_float64_in_c_order():
+    centers = tl.grid_centers((2, 1, 3), 0.1, (-6.0, -3.0, 0.0))
+    assert centers.dtype == np.float64 and centers.shape == (6, 3)
+    # rows i * Y * Z + j * Z + k; float32 would miss by ~1e-7
+    np.testing.assert_allclose(
+        centers[[0, 1, 3]],
+        [[-5.95, -2.95, 0.05], [-5.95, -2.95, 0.15], [-5.85, -2.95, 0.05]],
+        rtol=0,
+        atol=1e-12)
 
 
 def test_surface_majority_ties_go_to_the_smaller_class():
@@ -268,7 +283,7 @@ def test_surface_majority_ties_go_to_the_smaller_class():
                        [1.1, 0.1, 0.1], [1.2, 0.2, 0.2], [5.0, 0.0, 0.0],
                        [-0.1, 0.0, 0.0]])
     classes = np.array([3, 3, 5, 7, 2, 4, 4])
-    labels = ta.surface_labels(points, classes, (2, 1, 1), 1.0,
+    labels = tl.surface_labels(points, classes, (2, 1, 1), 1.0,
                                (0.0, 0.0, 0.0), 14)
     # voxel 0: two wall points beat one chair point; voxel 1: a 7 / 2 tie;
     # points outside the grid are dropped
@@ -277,12 +292,12 @@ def test_surface_majority_ties_go_to_the_smaller_class():
 
 def test_max_depth_limits_surfaces_and_free_space():
     depth, seg = render(TRAJECTORIES['P000'])
-    lidar2cam = ta.stereo_lidar2cam(ta.pose_to_matrix(TRAJECTORIES['P000']))
-    labels = ta.ssc_labels_from_depth(
+    lidar2cam = tr.stereo_lidar2cam(tr.pose_to_matrix(TRAJECTORIES['P000']))
+    labels = tl.ssc_labels_from_depth(
         depth,
         seg,
         lidar2cam[0],
-        ta.seg_class_lut(),
+        tl.seg_class_lut(),
         cam_k=CAM_K,
         max_depth=2.0)
     assert labels[55, 25, 30] == 255  # the wall is 3.05 m away
@@ -310,7 +325,7 @@ def test_bad_pose_file_names_file_and_line(tmp_path):
     path = tmp_path / 'pose_left.txt'
     path.write_text('0 0 0 0 0 0 1\n0 0 0 0 0 1\n')
     with pytest.raises(ValueError, match='pose_left.txt:2: expected 7'):
-        ta.read_pose_lines(str(path))
+        tr.read_pose_lines(str(path))
 
 
 def test_level_frame_labels_by_hand(exported):
@@ -353,9 +368,9 @@ def test_frame_meta(exported):
     with open(path) as f:
         meta = json.load(f)
     np.testing.assert_allclose(meta['cam2img'], [CAM_K, CAM_K])
-    expected = ta.stereo_lidar2cam(
-        ta.pose_to_matrix(TRAJECTORIES['P001']),
-        ta.pose_to_matrix(right_pose_line(TRAJECTORIES['P001'])))
+    expected = tr.stereo_lidar2cam(
+        tr.pose_to_matrix(TRAJECTORIES['P001']),
+        tr.pose_to_matrix(right_pose_line(TRAJECTORIES['P001'])))
     np.testing.assert_allclose(meta['lidar2cam'], expected, atol=1e-9)
     assert meta['grid_size'] == [120, 48, 120]
     assert meta['voxel_origin'] == [-6.0, -3.0, 0.0]
@@ -368,7 +383,7 @@ def build_pipeline():
     return [
         TRANSFORMS.build(t) for t in (
             dict(type='LoadStereoImages', crop_size=None),
-            dict(type='LoadSSCLabels', downsample_factors=(8, )),
+            dict(type='LoadSSCLabels'),
             dict(type='LoadTartanAirDepth'),
             dict(type='PackSSCInputs'),
         )
@@ -401,7 +416,7 @@ def test_dataset_serves_pair_calibration_and_labels(raw_root, exported):
     data = sample['data_samples']
     assert data.gt_occ.numpy().tolist() == load_labels(exported, 'P001',
                                                        '000005').tolist()
-    assert data.gt_occ_1_8.shape == (15, 6, 15)
+    assert data.gt_occ_crp.shape == (15, 6, 15)
     np.testing.assert_array_equal(data.gt_depth.numpy(),
                                   np.load(paths['depth']))
 
@@ -485,35 +500,26 @@ TINY_GRID = (16, 16, 16)
 TINY_VOXEL = 0.4
 TINY_ORIGIN = (-3.2, -3.2, 0.0)
 TINY_HW = (30, 40)
-TINY_K = ta.TARTANAIR_CAM_K / 16
+TINY_K = tr.TARTANAIR_CAM_K / 16
 TINY_K[2, 2] = 1.0
 
 
 def tiny_options(raw_root, label_root, work_dir):
     """--cfg-options shrinking configs/occdepth_tartanair.py to CPU size."""
-    projected = dict(
-        grid_size=tuple(n // 2 for n in TINY_GRID),
-        voxel_size=TINY_VOXEL * 2,
-        voxel_origin=TINY_ORIGIN)
     options = {
         'work_dir': work_dir,
         'model.grid_size': TINY_GRID,
         'model.voxel_size': TINY_VOXEL,
         'model.voxel_origin': TINY_ORIGIN,
+        'model.feature_channels': 8,
         'model.backbone.arch': 'b0',
-        'model.backbone.out_channels': 8,
         'model.depth_head.mid_channels': 8,
-        'model.occ_head.in_channels': 8,
-        'model.occ_head.grid_size': projected['grid_size'],
         'train_cfg.max_epochs': 1,
         'train_cfg.val_begin': 2,
         'default_hooks.logger.interval': 1,
         'visualizer.vis_backends': [dict(type='LocalVisBackend')],
         'env_cfg.dist_cfg.backend': 'gloo',
     }
-    for key, value in dict(projected, in_channels=8).items():
-        options[f'model.view_transformer.{key}'] = value
-        options[f'model.depth_head.{key}'] = value
     for loader, traj in (('train_dataloader', 'P000'), ('val_dataloader',
                                                         'P001')):
         options[f'{loader}.num_workers'] = 0
@@ -535,7 +541,7 @@ def tiny_options(raw_root, label_root, work_dir):
 def test_config_trains_and_evaluates_on_the_room(tmp_path):
     raw_root = make_tartanair(str(tmp_path / 'raw'), TINY_HW, TINY_K)
     label_root = str(tmp_path / 'labels')
-    ta.export_ssc_labels(
+    ts.export_ssc_labels(
         raw_root,
         label_root,
         difficulties=['Easy'],
@@ -546,7 +552,7 @@ def test_config_trains_and_evaluates_on_the_room(tmp_path):
     cfg = Config.fromfile(
         os.path.join(ROOT, 'configs', 'occdepth_tartanair.py'))
     assert cfg.model.occ_head.num_classes == 14
-    assert cfg.model.occ_head.occ_class_weights == [0.05, 2.0]
+    assert cfg.model.occ_head.loss_occ.class_weight == [0.05, 2.0]
     assert cfg.train_dataloader.dataset.grid_size == (120, 48, 120)
     cfg.merge_from_dict(
         tiny_options(raw_root, label_root, str(tmp_path / 'work')))
@@ -555,5 +561,6 @@ def test_config_trains_and_evaluates_on_the_room(tmp_path):
     runner.train()
     assert runner.iter == 2
     metrics = runner.val()
-    assert {f'IoU_{name}' for name in ta.TARTANAIR_CLASSES} < set(metrics)
+    assert {f'IoU_{name}'
+            for name in label_maps.TARTANAIR_CLASSES} < set(metrics)
     assert 0 <= metrics['mIoU'] <= 100 and 0 <= metrics['SC_IoU'] <= 100

@@ -68,20 +68,22 @@ def test_load_ssc_labels(kitti_root, kitti_helpers, monkeypatch):
     warnings = []
     monkeypatch.setattr(loading, 'print_log',
                         lambda msg, **kwargs: warnings.append(msg))
-    results = LoadSSCLabels(downsample_factors=(2, 8))(_info(kitti_root))
+    results = LoadSSCLabels()(_info(kitti_root))
     gt = kitti_helpers.expected_labels()
     np.testing.assert_array_equal(results['gt_occ'], gt)
     assert results['gt_occ'].dtype == np.uint8
-    np.testing.assert_array_equal(results['gt_occ_1_8'], _expected_1_8())
-    gt_1_2 = results['gt_occ_1_2']
+    np.testing.assert_array_equal(results['gt_occ_crp'], _expected_1_8())
+    assert sorted(k for k in results
+                  if k.startswith('gt_')) == ['gt_occ', 'gt_occ_crp']
+    assert len(warnings) == 1 and '1 voxels' in warnings[0]
+    assert '000000.label' in warnings[0]
+    gt_1_2 = LoadSSCLabels(crp_factor=2)(_info(kitti_root))['gt_occ_crp']
     assert gt_1_2.shape == (8, 8, 4) and gt_1_2.dtype == np.uint8
     assert gt_1_2[0, 0, 0] == 9  # road
     assert gt_1_2[2, 2, 1] == 1  # the car block x 4:6, y 4:6, z 2:4
     assert gt_1_2[0, 0, 3] == 0  # 7 empty + 1 ignored (raw 999)
     assert gt_1_2[7, 0, 0] == 9  # 4 road + 4 invalid
     assert gt_1_2[7, 5, 2] == 255  # 4 empty + 4 invalid: tie -> 255
-    assert len(warnings) == 1 and '1 voxels' in warnings[0]
-    assert '000000.label' in warnings[0]
 
     test_info = _info(kitti_root, split='test')
     results = LoadSSCLabels()(test_info)
@@ -225,7 +227,7 @@ def test_flip_one_draw_for_all_views():
 def _pipeline(flip_prob=1.0, photometric=True, depth=True):
     pipeline = [
         dict(type='LoadStereoImages', crop_size=CROP),
-        dict(type='LoadSSCLabels', downsample_factors=(2, 8))
+        dict(type='LoadSSCLabels')
     ]
     if depth:
         pipeline.append(dict(type='LoadStereoDepth', crop_size=CROP))
@@ -257,8 +259,8 @@ def test_full_pipeline(kitti_root, tmp_path, kitti_helpers):
     assert sample.gt_occ.dtype == torch.uint8
     np.testing.assert_array_equal(sample.gt_occ.numpy(),
                                   kitti_helpers.expected_labels())
-    np.testing.assert_array_equal(sample.gt_occ_1_8.numpy(), _expected_1_8())
-    assert sample.gt_occ_1_2.shape == (8, 8, 4)
+    np.testing.assert_array_equal(sample.gt_occ_crp.numpy(), _expected_1_8())
+    assert not any(key.startswith('gt_occ_1_') for key in sample.keys())
     assert sample.gt_depth.dtype == torch.float32
     u = np.arange(CROP[1])
     np.testing.assert_allclose(sample.gt_depth[0].numpy(),
@@ -297,7 +299,7 @@ def test_test_split_has_no_gt(kitti_root):
     packed = dataset[0]
     assert packed['inputs']['imgs'].shape == (2, 3, *CROP)
     sample = packed['data_samples']
-    for key in ('gt_occ', 'gt_occ_1_8', 'gt_occ_1_2', 'gt_depth'):
+    for key in ('gt_occ', 'gt_occ_crp', 'gt_depth'):
         assert key not in sample
     assert sample.metainfo['flip'] is False
     np.testing.assert_array_equal(sample.metainfo['ida_mat'], np.eye(3))

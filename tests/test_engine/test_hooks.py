@@ -10,14 +10,19 @@ from mmengine.runner import Runner
 from torch import nn
 
 from projects.OccDepth.occdepth.engine import LossWeightDecayHook
+from projects.OccDepth.occdepth.models.losses import (FrustumProportionLoss,
+                                                      GeoScalLoss, SemScalLoss)
+from projects.OccDepth.occdepth.models.occ_heads import SSCHead
 
 
 class _Head(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.loss_weights = dict(sem_scal=2.0, geo_scal=1.0)
-        self.frustum_weight = 4.0
+        self.loss_sem_scal = SemScalLoss(loss_weight=2.0)
+        self.loss_geo_scal = GeoScalLoss(loss_weight=1.0)
+        self.loss_frustum = FrustumProportionLoss(loss_weight=4.0)
+        self.loss_relation = None  # not configured
 
 
 class _Model(nn.Module):
@@ -46,9 +51,9 @@ def test_decay_schedule(cur_iter, expected):
     hook = LossWeightDecayHook()
     hook.before_train(runner)
     hook.before_train_iter(runner, batch_idx=0)
-    assert model.occ_head.loss_weights['sem_scal'] == pytest.approx(expected)
-    assert model.occ_head.loss_weights['geo_scal'] == 1.0
-    logged = runner.message_hub.get_scalar('train/sem_scal_weight')
+    assert model.occ_head.loss_sem_scal.loss_weight == pytest.approx(expected)
+    assert model.occ_head.loss_geo_scal.loss_weight == 1.0
+    logged = runner.message_hub.get_scalar('train/loss_sem_scal_weight')
     assert logged.current() == pytest.approx(expected)
 
 
@@ -61,7 +66,7 @@ def test_uses_base_weight_not_previous_value():
         runner.iter = it
         hook.before_train_iter(runner, batch_idx=it)
     # 2.0 * (1 - 3/10), not a product of the per-iteration factors.
-    assert model.occ_head.loss_weights['sem_scal'] == pytest.approx(1.4)
+    assert model.occ_head.loss_sem_scal.loss_weight == pytest.approx(1.4)
 
 
 def test_resume_continues_schedule():
@@ -71,26 +76,57 @@ def test_resume_continues_schedule():
     hook = LossWeightDecayHook(min_factor=0.1)
     hook.before_train(runner)
     hook.before_train_iter(runner, batch_idx=0)
-    assert model.occ_head.loss_weights['sem_scal'] == pytest.approx(0.8)
+    assert model.occ_head.loss_sem_scal.loss_weight == pytest.approx(0.8)
 
 
-def test_unwraps_model_wrapper_and_attribute_targets():
+def test_unwraps_model_wrapper_and_decays_several_losses():
     model = _Model()
     runner = _runner(nn.DataParallel(model), 500)
     hook = LossWeightDecayHook(
-        loss_names='frustum_weight', weights_attr='occ_head', min_factor=0.0)
+        loss_names=('occ_head.loss_frustum', 'occ_head.loss_sem_scal'),
+        min_factor=0.0)
     hook.before_train(runner)
     hook.before_train_iter(runner, batch_idx=0)
-    assert model.occ_head.frustum_weight == pytest.approx(2.0)
+    assert model.occ_head.loss_frustum.loss_weight == pytest.approx(2.0)
+    assert model.occ_head.loss_sem_scal.loss_weight == pytest.approx(1.0)
+    assert model.occ_head.loss_geo_scal.loss_weight == 1.0
+
+
+def test_sets_the_weight_the_head_applies():
+    """The hook reweights the registered loss module of a real head."""
+    head = SSCHead(
+        4,
+        3,
+        variant='nyu',
+        project_scale=1,
+        context_prior=False,
+        decoupled=False,
+        loss_sem_scal=dict(type='SemScalLoss', loss_weight=2.0))
+    model = nn.Module()
+    model.occ_head = head
+    gen = torch.Generator().manual_seed(0)
+    logits = torch.randn(1, 3, 4, 4, 4, generator=gen)
+    gt = torch.randint(0, 3, (1, 4, 4, 4), generator=gen)
+    before = head.loss(dict(ssc_logits=logits), gt)['loss_sem_scal']
+    runner = _runner(model, 750)
+    hook = LossWeightDecayHook()
+    hook.before_train(runner)
+    hook.before_train_iter(runner, batch_idx=0)
+    assert head.loss_sem_scal.loss_weight == pytest.approx(0.5)
+    after = head.loss(dict(ssc_logits=logits), gt)['loss_sem_scal']
+    assert after.item() == pytest.approx(before.item() / 4, rel=1e-6)
 
 
 def test_errors():
     runner = _runner(_Model(), 0)
-    with pytest.raises(ValueError, match="model.occ_head has no attribute"):
+    with pytest.raises(ValueError, match="no loss module 'occ_head.loss_x'"):
+        LossWeightDecayHook(loss_names='occ_head.loss_x').before_train(runner)
+    # a loss that is not configured (None) cannot be decayed
+    with pytest.raises(ValueError, match='not configured'):
         LossWeightDecayHook(
-            weights_attr='occ_head.weights').before_train(runner)
-    with pytest.raises(ValueError, match="no weight 'missing'"):
-        LossWeightDecayHook(loss_names=('missing', )).before_train(runner)
+            loss_names='occ_head.loss_relation').before_train(runner)
+    with pytest.raises(ValueError, match='no numeric loss_weight'):
+        LossWeightDecayHook(loss_names='occ_head').before_train(runner)
     with pytest.raises(ValueError, match='min_factor'):
         LossWeightDecayHook(min_factor=1.5)
     with pytest.raises(RuntimeError, match='before_train'):
@@ -112,7 +148,7 @@ class _ToyModel(BaseModel):
         self.seen = []
 
     def forward(self, inputs, data_samples=None, mode='tensor'):
-        weight = self.occ_head.loss_weights['sem_scal']
+        weight = self.occ_head.loss_sem_scal.loss_weight
         self.seen.append(weight)
         return dict(loss_sem_scal=weight * (self.param * inputs).sum())
 

@@ -167,7 +167,10 @@ def test_forward_shapes_and_camera_aware_input():
     ('uniform', 'LID', 16),
 ])
 def test_constant_depth_target_is_one_hot(binning, mode, expected):
-    head = _head(discretization=mode, target_binning=binning, loss_weight=2.0)
+    head = _head(
+        discretization=mode,
+        target_binning=binning,
+        loss_depth=dict(type='DepthBCELoss', loss_weight=2.0))
     gt = torch.full((1, 16, 32), 10.0)
     target = head.depth_targets(gt, (2, 4))
     assert target.shape == (1, 2, 4)

@@ -17,18 +17,17 @@ ORIGIN = (0.0, -25.6, -2.0)
 
 
 def small_model_cfg(**changes) -> dict:
+    """The base model at this size; the model hands its grid and width to
+    its parts (SFA / OAD: 16 x 16 x 8 voxels of 3.2 m, C = 8)."""
     cfg = Config.fromfile('configs/_base_/models/occdepth.py').model
     cfg = copy.deepcopy(cfg.to_dict())
-    cfg.update(grid_size=GRID, voxel_size=VOXEL, voxel_origin=ORIGIN)
-    cfg['backbone'].update(arch='b0', out_channels=8)
-    proj = dict(
-        grid_size=tuple(n // 2 for n in GRID),
-        voxel_size=VOXEL * 2,
-        voxel_origin=ORIGIN)
-    cfg['view_transformer'].update(in_channels=8, **proj)
-    cfg['depth_head'].update(in_channels=8, mid_channels=16, **proj)
-    cfg['occ_head'].update(
-        in_channels=8, grid_size=tuple(n // 2 for n in GRID))
+    cfg.update(
+        grid_size=GRID,
+        voxel_size=VOXEL,
+        voxel_origin=ORIGIN,
+        feature_channels=8)
+    cfg['backbone'].update(arch='b0')
+    cfg['depth_head'].update(mid_channels=16)
     for key, value in changes.items():
         if isinstance(value, dict) and isinstance(cfg.get(key), dict):
             cfg[key].update(value)
@@ -124,9 +123,10 @@ def test_full_model_every_loss_gets_gradient():
     (dict(view_transformer=dict(fusion='mean')), FULL_LOSSES),
     (dict(view_transformer=dict(fusion='concat')), FULL_LOSSES),
     (dict(depth_head=None), FULL_LOSSES - {'loss_depth'}),
-    (dict(occ_head=dict(context_prior=False)),
+    (dict(occ_head=dict(context_prior=False, loss_relation=None)),
      FULL_LOSSES - {'loss_relation'}),
-    (dict(occ_head=dict(decoupled=False)), FULL_LOSSES - {'loss_occ'}),
+    (dict(occ_head=dict(decoupled=False, loss_occ=None)),
+     FULL_LOSSES - {'loss_occ'}),
 ])
 def test_ablation_variants_train(change, expected):
     torch.manual_seed(0)
@@ -136,7 +136,7 @@ def test_ablation_variants_train(change, expected):
 
 def test_single_view_is_monoscene_flosp():
     torch.manual_seed(0)
-    model = MODELS.build(small_model_cfg(view_transformer=dict(num_views=1)))
+    model = MODELS.build(small_model_cfg(num_views=1))
     losses = run_loss(model, make_batch(num_views=1))
     assert set(losses) == FULL_LOSSES
 
@@ -155,6 +155,71 @@ def test_predict_and_tensor_modes():
         assert sample.pred_occ.shape == GRID
         assert sample.pred_occ.dtype == torch.long
         assert torch.equal(sample.pred_occ, sample_logits.argmax(0))
+
+
+def test_model_hands_its_geometry_and_width_to_its_parts():
+    model = MODELS.build(small_model_cfg())
+    assert model.backbone.out_convs['1_8'].out_channels == 8
+    # projected grid: 16 x 16 x 8 voxels of 3.2 m from the same origin; the
+    # first voxel centre is origin + 1.6 m on every axis
+    first = torch.tensor([1.6, -24.0, -0.4])
+    for part in (model.view_transformer, model.depth_head):
+        assert part.grid_size == (16, 16, 8)
+        assert part.voxel_centers.shape[0] == 16 * 16 * 8
+        assert torch.allclose(part.voxel_centers[0].float(), first)
+    assert model.depth_head.reduce_conv[0].in_channels == 8
+    head = model.occ_head
+    assert head.process_l1[0].main[0].conv1.in_channels == 8
+    assert head.CP_mega_voxels.size == (4, 4, 2)  # ceil(16 x 16 x 8 / 4)
+    # project_scale 2: the UNet upsamples 16 x 16 x 8 back to the output
+    assert head.up_l1_lfull.main[0].stride == (2, 2, 2)
+    assert not hasattr(model.view_transformer, 'reduce')  # cosine: no weights
+
+
+@pytest.mark.parametrize('views,virtual,lifted', [(2, False, 2), (1, False, 1),
+                                                  (1, True, 2)])
+def test_concat_fusion_gets_width_and_view_count(views, virtual, lifted):
+    change = dict(num_views=views, view_transformer=dict(fusion='concat'))
+    if virtual:
+        change['virtual_stereo'] = dict(type='VirtualStereo', baseline=0.1)
+    model = MODELS.build(small_model_cfg(**change))
+    assert model.view_transformer.num_views == lifted
+    assert model.view_transformer.reduce.weight.shape == (8, 8 * lifted, 1, 1,
+                                                          1)
+
+
+@pytest.mark.parametrize('part,key,value', [
+    ('backbone', 'out_channels', 12),
+    ('view_transformer', 'grid_size', (32, 32, 16)),
+    ('view_transformer', 'voxel_size', 1.6),
+    ('depth_head', 'in_channels', 16),
+    ('depth_head', 'voxel_origin', (0.0, 0.0, 0.0)),
+    ('occ_head', 'in_channels', 16),
+    ('occ_head', 'grid_size', (32, 32, 16)),
+    ('occ_head', 'project_scale', 1),
+])
+def test_a_part_contradicting_the_model_is_an_error(part, key, value):
+    with pytest.raises(ValueError, match=rf'{part}\.{key} = .* contradicts'):
+        MODELS.build(small_model_cfg(**{part: {key: value}}))
+
+
+def test_a_part_may_restate_the_model_value():
+    model = MODELS.build(
+        small_model_cfg(
+            backbone=dict(out_channels=8),
+            view_transformer=dict(
+                grid_size=[16, 16, 8], voxel_size=3.2, voxel_origin=ORIGIN),
+            occ_head=dict(in_channels=8, project_scale=2)))
+    assert model.view_transformer.grid_size == (16, 16, 8)
+
+
+def test_model_geometry_is_validated():
+    with pytest.raises(ValueError, match='divisible by project_scale 2'):
+        MODELS.build(small_model_cfg(grid_size=(32, 32, 15)))
+    model = MODELS.build(small_model_cfg(num_views=1))
+    data = model.data_preprocessor(make_batch(num_views=2), True)
+    with pytest.raises(ValueError, match='takes 1 image view'):
+        model(**data, mode='loss')
 
 
 def test_view_count_mismatch_is_reported():

@@ -1,10 +1,11 @@
-"""Optimised pieces against their plain formulations.
+"""Optimised modules against their plain formulations.
 
-Each test draws fresh random inputs (the seed is part of every failure
-message), runs the optimised code and a plain, obviously-correct version of
-the same formula, and compares values and gradients to 1e-5 relative to the
-largest magnitude. Speed is measured by tools/analysis_tools/benchmark.py,
-never here.
+The ops of ``models/ops`` are tested against their references in
+test_ops.py; here whole modules are. Each test draws fresh random inputs
+(the seed is part of every failure message), runs the optimised code and a
+plain, obviously-correct version of the same formula, and compares values
+and gradients to 1e-5 relative to the largest magnitude. Speed is measured
+by tools/analysis_tools/benchmark.py, never here.
 """
 import math
 import random
@@ -14,13 +15,11 @@ import torch
 import torch.nn.functional as F
 from mmdet3d.registry import MODELS
 
-from projects.OccDepth.occdepth.models.losses import ssc_losses
 from projects.OccDepth.occdepth.models.occ_heads.blocks3d import (
     LayoutPreservingBatchNorm3d, SegmentationHeadCascade)
+from projects.OccDepth.occdepth.models.ops import stereo_cosine
 from projects.OccDepth.occdepth.models.utils import geometry
 from projects.OccDepth.occdepth.models.view_transformers import StereoSFA
-from projects.OccDepth.occdepth.models.view_transformers import \
-    stereo_sfa as sfa_module
 
 RTOL = 1e-5
 ORIGIN = (0.0, -25.6, -2.0)
@@ -120,15 +119,16 @@ SFA_CASES = [
 def test_sfa_matches_plain_formulation(fusion, views, dtype, monkeypatch):
     seed = _fresh_seed()
     # a few voxels per chunk so that chunk boundaries are crossed
-    monkeypatch.setattr(sfa_module, '_CHUNK', 97)
+    monkeypatch.setattr(stereo_cosine, 'CHUNK', 97)
     img_hw = (24, 70)  # odd scale-8 size: ceil -> padded maps
     scales = (1, 2, 4, 8)
+    # in_channels and num_views size the concat reduction only
+    reduction = dict(in_channels=5, num_views=views)
     sfa = StereoSFA((16, 16, 4),
                     1.6, (0.0, -12.8, -2.0),
                     scales=scales,
                     fusion=fusion,
-                    in_channels=5,
-                    num_views=views).to(dtype)
+                    **(reduction if fusion == 'concat' else {})).to(dtype)
     lidar2img = _stereo_cameras(2, img_hw, views)
     feats = [
         torch.randn(
@@ -209,131 +209,18 @@ def test_camera_cache_is_lru():
         geometry.CameraCache(-1)
 
 
-def _neg_log(x: torch.Tensor) -> torch.Tensor:
-    return -torch.log(x).clamp(min=-100)
-
-
-def plain_sem_scal(logits, target, ignore_index=255):
-    """Per-class loop over masked voxels (MonoScene's formulation)."""
-    prob = logits.softmax(dim=1).double()
-    mask = target != ignore_index
-    p = prob.permute(1, 0, *range(2, prob.dim()))[:, mask]  # (C, M)
-    t = target[mask]
-    loss, present = 0, 0
-    for c in range(prob.shape[1]):
-        is_c = (t == c).double()
-        if is_c.sum() == 0:
-            continue
-        present += 1
-        pc = p[c]
-        if pc.sum() > 0:
-            loss = loss + _neg_log((pc * is_c).sum() / pc.sum())
-        loss = loss + _neg_log((pc * is_c).sum() / is_c.sum())
-        if (1 - is_c).sum() > 0:
-            loss = loss + _neg_log(
-                ((1 - pc) * (1 - is_c)).sum() / (1 - is_c).sum())
-    return loss / max(present, 1)
-
-
-def plain_geo_scal(logits, target, ignore_index=255):
-    prob = logits.softmax(dim=1).double()
-    mask = target != ignore_index
-    empty = prob[:, 0][mask]
-    y = (target[mask] != 0).double()
-    q = 1 - empty
-    return (_neg_log((q * y).sum() / q.sum()) + _neg_log(
-        (q * y).sum() / y.sum()) + _neg_log(
-            (empty * (1 - y)).sum() / (1 - y).sum()))
-
-
-def plain_frustum(logits, target, cells, num_frustums, ignore_index=255):
-    """One mask per frustum, summed over the batch (MonoScene)."""
-    prob = logits.softmax(dim=1).flatten(2).double()
-    target = target.flatten(1)
-    valid = target != ignore_index
-    loss, count = 0, 0
-    for k in range(num_frustums):
-        mask = (cells == k).any(dim=1) & valid  # (B, N)
-        cum = (prob * mask[:, None]).sum(dim=(0, 2))
-        cnt = torch.stack([((target == c) & mask).sum()
-                           for c in range(prob.shape[1])]).double()
-        if cum.sum() == 0 or cnt.sum() == 0:
-            continue
-        pred, prop = cum / cum.sum(), cnt / cnt.sum()
-        sel = prop > 0
-        loss = loss + (prop[sel] * (prop[sel].log() - pred[sel].log())).sum()
-        count += 1
-    return loss / max(count, 1)
-
-
-def _random_scene(batch=2, classes=6, grid=(6, 5, 4), views=2, cells=9):
-    logits = 3 * torch.randn(batch, classes, *grid, dtype=torch.float32)
-    target = torch.randint(0, classes, (batch, *grid))
-    target[torch.rand(batch, *grid) < 0.2] = 255
-    n = math.prod(grid)
-    frustum = torch.randint(-1, cells, (batch, views, n))
-    # the views often agree, as for distant voxels of a stereo rig
-    same = torch.rand(batch, n) < 0.5
-    frustum[:, -1] = torch.where(same, frustum[:, 0], frustum[:, -1])
-    return logits.requires_grad_(), target, frustum
-
-
-def _check_loss(fast, plain, logits, what, seed):
-    value = fast()
-    expected = plain()
-    _close(value.double(), expected, f'{what} value', seed)
-    (grad, ) = torch.autograd.grad(value, logits)
-    (expected_grad, ) = torch.autograd.grad(expected, logits)
-    _close(grad.double(), expected_grad, f'{what} grad', seed)
-
-
-@pytest.mark.parametrize('shared_prob', [False, True])
-def test_scal_losses_match_plain_formulation(shared_prob):
-    seed = _fresh_seed()
-    logits, target, _ = _random_scene()
-
-    def prob():
-        return logits.softmax(dim=1) if shared_prob else None
-
-    _check_loss(lambda: ssc_losses.sem_scal_loss(logits, target, prob=prob()),
-                lambda: plain_sem_scal(logits, target), logits, 'sem_scal',
-                seed)
-    _check_loss(lambda: ssc_losses.geo_scal_loss(logits, target, prob=prob()),
-                lambda: plain_geo_scal(logits, target), logits, 'geo_scal',
-                seed)
-
-
-@pytest.mark.parametrize('views,max_codes', [(1, 1 << 16), (2, 1 << 16),
-                                             (3, 1 << 16), (2, 1)])
-def test_frustum_loss_matches_plain_formulation(views, max_codes, monkeypatch):
-    seed = _fresh_seed()
-    # max_codes = 1 takes the per-view scatter used for many views / cells
-    monkeypatch.setattr(ssc_losses, '_MAX_CELL_CODES', max_codes)
-    logits, target, cells = _random_scene(views=views)
-    _check_loss(
-        lambda: ssc_losses.frustum_proportion_loss(logits, target, cells, 9),
-        lambda: plain_frustum(logits, target, cells, 9), logits,
-        f'frustum V={views}', seed)
-    prob = logits.softmax(dim=1)
-    _close(
-        ssc_losses.frustum_proportion_loss(
-            logits, target, cells, 9, prob=prob).double(),
-        plain_frustum(logits, target, cells, 9), 'frustum, shared prob', seed)
-    with pytest.raises(ValueError, match='prob of shape'):
-        ssc_losses.frustum_proportion_loss(
-            logits, target, cells, 9, prob=prob[:, :2])
-
-
 def test_cached_frustum_cells_match_direct_projection():
     from mmengine.config import Config
     seed = _fresh_seed()
     cfg = Config.fromfile('configs/_base_/models/occdepth.py').model
-    proj = dict(grid_size=(8, 8, 8), voxel_size=6.4, voxel_origin=ORIGIN)
-    cfg.update(grid_size=(16, 16, 16), voxel_size=3.2, voxel_origin=ORIGIN)
-    cfg.backbone.update(arch='b0', out_channels=8)
-    cfg.view_transformer.update(in_channels=8, **proj)
-    cfg.depth_head.update(in_channels=8, mid_channels=8, **proj)
-    cfg.occ_head.update(in_channels=8, grid_size=proj['grid_size'])
+    # the model hands the grid (SFA / OAD: 8 x 8 x 8 voxels) to its parts
+    cfg.update(
+        grid_size=(16, 16, 16),
+        voxel_size=3.2,
+        voxel_origin=ORIGIN,
+        feature_channels=8)
+    cfg.backbone.update(arch='b0')
+    cfg.depth_head.update(mid_channels=8)
     model = MODELS.build(cfg)
     img_hw = (20, 64)
     lidar2img = _stereo_cameras(2, img_hw)
@@ -346,19 +233,6 @@ def test_cached_frustum_cells_match_direct_projection():
     assert torch.equal(model.frustum_cells(lidar2img, img_hw), direct)
     assert len(model.frustum_cache) == 2
     assert (direct >= 0).any() and (direct == -1).any()
-
-
-def test_frustum_sums_stay_fp32_under_autocast():
-    seed = _fresh_seed()
-    logits, target, cells = _random_scene()
-    prob = logits.softmax(dim=1)
-    expected = ssc_losses.frustum_proportion_loss(
-        logits, target, cells, 9, prob=prob)
-    with torch.autocast('cpu', dtype=torch.bfloat16):
-        value = ssc_losses.frustum_proportion_loss(
-            logits, target, cells, 9, prob=prob)
-    assert value.dtype == torch.float32
-    _close(value, expected, 'frustum under autocast', seed)
 
 
 @pytest.mark.parametrize('training', [True, False])

@@ -30,21 +30,9 @@ def _n_params(module):
 
 
 def _check_gradients(head):
-    """Every parameter has a finite gradient except the skip branches
-    ``downsample2/3/4`` of stride-1 bottlenecks, which the reference builds
-    but never uses."""
-    unused = set()
-    for prefix, module in head.named_modules():
-        if isinstance(module, Bottleneck3D) and module.stride == 1:
-            for branch in ('downsample2', 'downsample3', 'downsample4'):
-                unused.update(
-                    f'{prefix}.{branch}.{name}'
-                    for name, _ in getattr(module, branch).named_parameters())
-    assert unused
+    """Every parameter has a finite, non-zero gradient (DDP runs with
+    ``find_unused_parameters=False``)."""
     for name, param in head.named_parameters():
-        if name in unused:
-            assert param.grad is None, name
-            continue
         assert param.grad is not None, name
         assert torch.isfinite(param.grad).all(), name
         assert param.grad.abs().sum() > 0, name
@@ -53,10 +41,15 @@ def _check_gradients(head):
 def test_bottleneck_keys_and_downsampling():
     block = Bottleneck3D(8, 2)
     keys = set(block.state_dict())
-    # skip branches exist even with stride 1 (reference state dict)
+    # the skip branches run only when striding: not built at stride 1
+    assert not any(k.startswith('downsample') for k in keys), sorted(keys)
+    assert block(torch.randn(2, 8, 4, 4, 4)).shape == (2, 8, 4, 4, 4)
+    strided = Bottleneck3D(
+        8, 2, stride=2, expansion=4, downsample=torch.nn.AvgPool3d(2))
+    keys = set(strided.state_dict())
     for name in ('downsample2', 'downsample3', 'downsample4'):
         assert f'{name}.1.weight' in keys and f'{name}.2.running_var' in keys
-    assert block(torch.randn(2, 8, 4, 4, 4)).shape == (2, 8, 4, 4, 4)
+    assert strided(torch.randn(2, 8, 4, 4, 4)).shape == (2, 8, 2, 2, 2)
     with pytest.raises(ValueError, match='identity residual'):
         Bottleneck3D(8, 2, stride=2)
 
@@ -65,7 +58,7 @@ def test_kitti_state_dict_names():
     head = SSCHead(8, 20, grid_size=KITTI_GRID)
     keys = set(head.state_dict())
     for key in ('process_l1.0.main.2.conv5.weight',
-                'process_l1.0.main.0.downsample4.2.running_mean',
+                'process_l1.1.main.downsample4.2.running_mean',
                 'process_l1.1.main.downsample.1.weight',
                 'process_l2.1.main.bn5.num_batches_tracked',
                 'up_13_l2.main.0.bias', 'up_12_l1.main.1.weight',
@@ -80,6 +73,8 @@ def test_kitti_state_dict_names():
         assert key in keys, key
     # class weights are not part of the checkpoint
     assert not any('class_weights' in k for k in keys)
+    # nor the reference's never-run skips of the stride-1 bottlenecks
+    assert 'process_l1.0.main.0.downsample4.2.running_mean' not in keys
 
 
 def test_kitti_forward_backward_every_parameter():
@@ -88,8 +83,13 @@ def test_kitti_forward_backward_every_parameter():
         8,
         20,
         grid_size=KITTI_GRID,
-        class_weights=[0.05] + [1.0] * 19,
-        occ_class_weights=[0.05, 2.0])
+        loss_ce=dict(
+            type='SSCCrossEntropyLoss', class_weight=[0.05] + [1.0] * 19),
+        loss_sem_scal=dict(type='SemScalLoss'),
+        loss_geo_scal=dict(type='GeoScalLoss'),
+        loss_frustum=dict(type='FrustumProportionLoss', frustum_size=8),
+        loss_relation=dict(type='ContextRelationLoss'),
+        loss_occ=dict(type='OccupancyLoss', class_weight=[0.05, 2.0]))
     x = torch.randn(2, 8, *KITTI_GRID, generator=gen)
     out = head(x)
     assert out['ssc_logits'].shape == (2, 20, 32, 32, 16)
@@ -121,8 +121,11 @@ def test_nyu_forward_backward_every_parameter():
         project_scale=1,
         n_relations=2,
         decoupled=False,
-        class_weights=[0.05] + [1.0] * 11,
-        loss_weights=dict(ce=1, sem_scal=1, geo_scal=1, relation=1))
+        loss_ce=dict(
+            type='SSCCrossEntropyLoss', class_weight=[0.05] + [1.0] * 11),
+        loss_sem_scal=dict(type='SemScalLoss'),
+        loss_geo_scal=dict(type='GeoScalLoss'),
+        loss_relation=dict(type='ContextRelationLoss'))
     x = torch.randn(1, 8, *NYU_GRID, generator=gen)
     out = head(x)
     assert out['ssc_logits'].shape == (1, 12, *NYU_GRID)
@@ -150,9 +153,10 @@ def test_loss_terms_match_functions_and_weights():
         variant='nyu',
         project_scale=1,
         context_prior=False,
-        class_weights=weights,
-        occ_class_weights=[0.3, 0.7],
-        loss_weights=dict(ce=2.0, occ=0.5, sem_scal=0))
+        loss_ce=dict(
+            type='SSCCrossEntropyLoss', class_weight=weights, loss_weight=2.0),
+        loss_occ=dict(
+            type='OccupancyLoss', class_weight=[0.3, 0.7], loss_weight=0.5))
     logits = torch.randn(1, 3, 4, 4, 4, generator=gen)
     occ = torch.randn(1, 2, 4, 4, 4, generator=gen)
     gt = _random_labels((1, 4, 4, 4), 3, gen)
@@ -241,14 +245,22 @@ def test_invalid_arguments():
         SSCHead(8, 12, variant='nyu', context_prior=False)
     with pytest.raises(ValueError, match='grid_size'):
         SSCHead(8, 20)
-    with pytest.raises(ValueError, match='unknown loss_weights'):
-        SSCHead(8, 20, context_prior=False, loss_weights=dict(dice=1))
     with pytest.raises(ValueError, match='20 class weights'):
-        SSCHead(8, 20, context_prior=False, class_weights=[1.0])
+        SSCHead(
+            8,
+            20,
+            context_prior=False,
+            loss_ce=dict(type='SSCCrossEntropyLoss', class_weight=[1.0]))
 
 
 def test_missing_loss_inputs_raise():
-    head = SSCHead(8, 3, grid_size=(8, 8, 8), n_relations=2)
+    head = SSCHead(
+        8,
+        3,
+        grid_size=(8, 8, 8),
+        n_relations=2,
+        loss_frustum=dict(type='FrustumProportionLoss'),
+        loss_relation=dict(type='ContextRelationLoss'))
     out = head(torch.randn(1, 8, 8, 8, 8))
     gt = torch.zeros(1, 16, 16, 16, dtype=torch.long)
     cells = torch.zeros(1, 1, 16**3, dtype=torch.long)

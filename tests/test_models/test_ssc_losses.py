@@ -1,13 +1,16 @@
-"""SSC losses: values worked out by hand and slow reference versions."""
+"""SSC losses: values worked out by hand, slow reference versions and the
+registered loss modules."""
 import math
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from mmdet3d.registry import MODELS
 
 from projects.OccDepth.occdepth.datasets import label_maps
-from projects.OccDepth.occdepth.models.losses import ssc_losses
+from projects.OccDepth.occdepth.models.losses import frustum_loss, ssc_losses
+from projects.OccDepth.occdepth.models.occ_heads import SSCHead
 
 # Class-1 probability of four voxels of a 2-class problem.
 P1 = [0.8, 0.4, 0.5, 0.1]
@@ -20,6 +23,10 @@ def _logits(prob_rows):
 
 def _two_class_logits():
     return _logits([[1 - p for p in P1], P1])
+
+
+def _two_class_prob():
+    return _two_class_logits().softmax(dim=1)
 
 
 def test_ce_is_weighted_mean():
@@ -79,7 +86,7 @@ def test_kitti_class_weights():
 
 
 def test_sem_scal_by_hand():
-    logits = _two_class_logits()
+    prob = _two_class_prob()
     target = torch.tensor([[1, 0, 1, 255]])
     # supervised voxels 0..2; class 0 probs (.2, .6, .5), class 1 (.8,.4,.5)
     # class 0, t = (0, 1, 0): precision .6 / 1.3, recall .6 / 1,
@@ -88,15 +95,15 @@ def test_sem_scal_by_hand():
     # class 1, t = (1, 0, 1): precision 1.3 / 1.7, recall 1.3 / 2,
     #   specificity (1 - .4) / 1 = .6
     loss1 = -math.log(1.3 / 1.7) - math.log(0.65) - math.log(0.6)
-    loss = ssc_losses.sem_scal_loss(logits, target)
+    loss = ssc_losses.sem_scal_loss(prob, target)
     assert loss.item() == pytest.approx((loss0 + loss1) / 2, rel=1e-9)
     # only class 0 present, no negatives: precision .8 / .8 = 1, recall
     # .8 / 2 = .4, no specificity term; class 1 absent
     target = torch.tensor([[0, 0, 255, 255]])
-    loss = ssc_losses.sem_scal_loss(logits, target)
+    loss = ssc_losses.sem_scal_loss(prob, target)
     assert loss.item() == pytest.approx(-math.log(0.4), rel=1e-9)
     # nothing supervised
-    loss = ssc_losses.sem_scal_loss(logits, torch.full_like(target, 255))
+    loss = ssc_losses.sem_scal_loss(prob, torch.full_like(target, 255))
     assert loss.item() == 0.0
 
 
@@ -108,7 +115,7 @@ def test_geo_scal_by_hand():
     # q = (.8, .4, .5), y = (1, 0, 1): precision 1.3 / 1.7, recall 1.3 / 2,
     # specificity e over free voxels .6 / 1
     expected = -math.log(1.3 / 1.7) - math.log(0.65) - math.log(0.6)
-    loss = ssc_losses.geo_scal_loss(logits, target)
+    loss = ssc_losses.geo_scal_loss(logits.softmax(dim=1), target)
     assert loss.item() == pytest.approx(expected, rel=1e-9)
 
 
@@ -137,7 +144,7 @@ def _frustum_loss_dense(logits, target, cells, num_frustums):
 
 
 def test_frustum_by_hand():
-    logits = _two_class_logits().reshape(1, 2, 2, 2, 1)
+    prob = _two_class_prob().reshape(1, 2, 2, 2, 1)
     target = torch.tensor([1, 0, 1, 255]).reshape(1, 2, 2, 1)
     # voxel 0: cell 0 in both views (counted once); voxel 1: cells 0 and 1;
     # voxel 2: cell 1 in view 0 only; voxel 3 is ignored; frustum 2 empty.
@@ -147,16 +154,16 @@ def test_frustum_by_hand():
     # (.6+.5, .4+.5)/2 = (.55, .45), target (.5, .5)
     kl0 = 0.5 * math.log(0.5 / 0.4) + 0.5 * math.log(0.5 / 0.6)
     kl1 = 0.5 * math.log(0.5 / 0.55) + 0.5 * math.log(0.5 / 0.45)
-    loss = ssc_losses.frustum_proportion_loss(logits, target, cells, 3)
+    loss = frustum_loss.frustum_proportion_loss(prob, target, cells, 3)
     assert loss.item() == pytest.approx((kl0 + kl1) / 2, rel=1e-9)
     # a class with zero target proportion adds nothing: frustum 0 = {0, 1}
     # with labels (1, 1): predicted (.4, .6), KL = 1 * ln(1 / .6)
     target = torch.tensor([1, 1, 0, 0]).reshape(1, 2, 2, 1)
     cells = torch.tensor([[[0, 0, -1, -1]]])
-    loss = ssc_losses.frustum_proportion_loss(logits, target, cells, 1)
+    loss = frustum_loss.frustum_proportion_loss(prob, target, cells, 1)
     assert loss.item() == pytest.approx(math.log(1 / 0.6), rel=1e-9)
     with pytest.raises(ValueError, match='frustum_cells of shape'):
-        ssc_losses.frustum_proportion_loss(logits, target, cells[..., :3], 1)
+        frustum_loss.frustum_proportion_loss(prob, target, cells[..., :3], 1)
 
 
 @pytest.mark.parametrize('dtype,rtol', [(torch.float64, 1e-5),
@@ -172,7 +179,8 @@ def test_frustum_matches_dense_reference(dtype, rtol):
     cells = torch.randint(-1, k, (bs, views, n), generator=gen)
     fast_in = logits.clone().requires_grad_()
     dense_in = logits.clone().requires_grad_()
-    fast = ssc_losses.frustum_proportion_loss(fast_in, target, cells, k)
+    fast = frustum_loss.frustum_proportion_loss(
+        fast_in.softmax(dim=1), target, cells, k)
     dense = _frustum_loss_dense(dense_in, target, cells, k)
     fast.backward()
     dense.backward()
@@ -209,7 +217,7 @@ def test_sem_scal_matches_loop_reference():
     target[torch.rand(2, 3, 4, 5, generator=gen) < 0.3] = 255
     fast_in = logits.clone().requires_grad_()
     loop_in = logits.clone().requires_grad_()
-    fast = ssc_losses.sem_scal_loss(fast_in, target)
+    fast = ssc_losses.sem_scal_loss(fast_in.softmax(dim=1), target)
     loop = _sem_scal_loop(loop_in, target)
     fast.backward()
     loop.backward()
@@ -217,93 +225,116 @@ def test_sem_scal_matches_loop_reference():
     assert torch.allclose(fast_in.grad, loop_in.grad, rtol=1e-7, atol=1e-12)
 
 
-def _relation_targets_loop(labels, n_relations):
-    """Reference: MonoScene's CP mega matrix, one super-voxel at a time."""
-    sx, sy, sz = labels.shape
-    hx, hy, hz = sx // 2, sy // 2, sz // 2
-    rows = labels.reshape(-1)
-    out = torch.zeros(
-        n_relations, rows.numel(), hx * hy * hz, dtype=torch.bool)
-    valid = rows != 255
-    for x in range(hx):
-        for y in range(hy):
-            for z in range(hz):
-                col = x * hy * hz + y * hz + z
-                block = labels[2 * x:2 * x + 2, 2 * y:2 * y + 2,
-                               2 * z:2 * z + 2].reshape(-1)
-                for lab in block[block != 255].tolist():
-                    if n_relations == 4:
-                        out[0, :, col] |= valid & (rows == lab) & (lab != 0)
-                        out[1, :, col] |= (
-                            valid & (rows != lab) & (lab != 0)
-                            & (rows != 0))
-                        out[2, :, col] |= valid & (rows == lab) & (lab == 0)
-                        out[3, :, col] |= (
-                            valid & (rows != lab)
-                            & ((rows == 0) | (lab == 0)))
-                    else:
-                        out[0, :, col] |= valid & (rows != lab)
-                        out[1, :, col] |= valid & (rows == lab)
-    return out
+# ----------------------------------------------------------------------
+# registered loss modules and the head's loss configs
+# ----------------------------------------------------------------------
+def test_registered_modules_weight_the_hand_computed_losses():
+    prob = _two_class_prob()
+    target = torch.tensor([[1, 0, 1, 255]])
+    # test_sem_scal_by_hand
+    sem = -math.log(0.6 / 1.3) - math.log(0.6) - math.log(0.65) - math.log(
+        1.3 / 1.7) - math.log(0.65) - math.log(0.6)
+    loss = MODELS.build(dict(type='SemScalLoss', loss_weight=0.5))
+    assert loss(prob, target).item() == pytest.approx(0.5 * sem / 2, rel=1e-9)
+    # two classes: geo_scal is sem_scal's class 1 term
+    geo = -math.log(1.3 / 1.7) - math.log(0.65) - math.log(0.6)
+    loss = MODELS.build(dict(type='GeoScalLoss', loss_weight=3.0))
+    assert loss(prob, target).item() == pytest.approx(3 * geo, rel=1e-9)
+    # test_frustum_by_hand
+    kl0 = 0.5 * math.log(0.5 / 0.4) + 0.5 * math.log(0.5 / 0.6)
+    kl1 = 0.5 * math.log(0.5 / 0.55) + 0.5 * math.log(0.5 / 0.45)
+    cells = torch.tensor([[[0, 0, 1, 1], [0, 1, -1, 0]]])
+    loss = MODELS.build(
+        dict(type='FrustumProportionLoss', frustum_size=2, loss_weight=2.0))
+    value = loss(
+        prob.reshape(1, 2, 2, 2, 1), target.reshape(1, 2, 2, 1), cells)
+    # 4 frustums, 2 of them non-empty
+    assert value.item() == pytest.approx(2 * (kl0 + kl1) / 2, rel=1e-9)
+    # a weighted mean as in test_ce_is_weighted_mean
+    logits = torch.tensor([[[2.0, 0.5], [0.0, 1.0]]], dtype=torch.float64)
+    logp = logits.log_softmax(dim=1)[0]
+    loss = MODELS.build(
+        dict(
+            type='SSCCrossEntropyLoss',
+            class_weight=[1.0, 3.0],
+            loss_weight=2.0)).double()
+    expected = -(logp[0, 0] + 3 * logp[1, 1]) / 4
+    assert torch.allclose(loss(logits, torch.tensor([[0, 1]])), 2 * expected)
+    # the occupancy loss binarises: label 3 is occupied (class 1)
+    loss = MODELS.build(
+        dict(type='OccupancyLoss', class_weight=[1.0, 3.0], loss_weight=2.0))
+    assert torch.allclose(loss.double()(logits, torch.tensor([[0, 3]])),
+                          2 * expected)
 
 
-def test_relation_targets_by_hand():
-    # 4x2x2 grid -> 2 super-voxels (x in {0,1} and x in {2,3}), rows in C
-    # order n = 4x + 2y + z
-    sv0 = [0, 1, 1, 2, 255, 255, 0, 1]  # labels {0, 1, 2}
-    sv1 = [1, 1, 255, 1, 1, 1, 1, 1]  # labels {1}
-    gt = torch.tensor(sv0 + sv1).reshape(1, 4, 2, 2)
-    rel = ssc_losses.compute_relation_targets(gt, 4)
-    assert rel.shape == (1, 4, 16, 2) and rel.dtype == torch.bool
-    rows = gt.reshape(-1).tolist()
-    # (same non-empty, different non-empty, empty-empty, non-empty/empty)
-    expect_sv0 = {0: [0, 0, 1, 1], 1: [1, 1, 0, 1], 2: [1, 1, 0, 1]}
-    expect_sv1 = {0: [0, 0, 0, 1], 1: [1, 0, 0, 0], 2: [0, 1, 0, 0]}
-    for n, lab in enumerate(rows):
-        if lab == 255:
-            assert not rel[0, :, n].any()
-            continue
-        assert rel[0, :, n, 0].long().tolist() == expect_sv0[lab]
-        assert rel[0, :, n, 1].long().tolist() == expect_sv1[lab]
-    binary = ssc_losses.compute_relation_targets(gt, 2)
-    assert binary.shape == (1, 2, 16, 2)
-    # (different, same): sv0 holds every row label and another one
-    expect_sv1 = {0: [1, 0], 1: [0, 1], 2: [1, 0]}
-    for n, lab in enumerate(rows):
-        if lab == 255:
-            assert not binary[0, :, n].any()
-            continue
-        assert binary[0, :, n, 0].long().tolist() == [1, 1]
-        assert binary[0, :, n, 1].long().tolist() == expect_sv1[lab]
-    with pytest.raises(ValueError, match='n_relations'):
-        ssc_losses.compute_relation_targets(gt, 3)
+def _nyu_head(**kwargs):
+    """A tiny head for its losses only (no forward)."""
+    kwargs.setdefault('context_prior', False)
+    return SSCHead(4, 4, variant='nyu', project_scale=1, **kwargs)
 
 
-@pytest.mark.parametrize('n_relations', [2, 4])
-def test_relation_targets_match_loop(n_relations):
-    gen = torch.Generator().manual_seed(torch.seed() % 2**31)
-    # odd axes are floored: 5x3x4 -> 2x1x2 super-voxels
-    values = torch.tensor([0, 0, 1, 2, 3, 255])
-    gt = values[torch.randint(0, 6, (2, 5, 3, 4), generator=gen)]
-    rel = ssc_losses.compute_relation_targets(gt, n_relations)
-    assert rel.shape == (2, n_relations, 60, 4)
-    for b in range(2):
-        assert torch.equal(rel[b], _relation_targets_loop(gt[b], n_relations))
+def test_head_rejects_losses_that_cannot_run():
+    with pytest.raises(ValueError, match='loss_occ is configured'):
+        _nyu_head(decoupled=False, loss_occ=dict(type='OccupancyLoss'))
+    with pytest.raises(ValueError, match='loss_relation is configured'):
+        _nyu_head(loss_relation=dict(type='ContextRelationLoss'))
+    with pytest.raises(ValueError, match='loss_ce has class_weight'):
+        _nyu_head(loss_ce=dict(type='SSCCrossEntropyLoss', class_weight=[1.0]))
+    with pytest.raises(ValueError, match='loss_occ has class_weight'):
+        _nyu_head(loss_occ=dict(type='OccupancyLoss', class_weight=[1.0]))
+    head = _nyu_head()
+    assert head.loss(
+        dict(ssc_logits=torch.zeros(1, 4, 2, 2, 2)), torch.zeros(1, 2, 2,
+                                                                 2)) == {}
+    assert not head.uses_frustum_cells and head.frustum_size is None
+    head = _nyu_head(loss_frustum=dict(type='FrustumProportionLoss'))
+    assert head.uses_frustum_cells and head.frustum_size == 8
 
 
-def test_relation_loss_by_hand():
-    ln3 = math.log(3)
-    # logits (B=1, R=2, M=1, N=3), targets (B, R, N, M)
-    logits = torch.tensor([[[[0.0, ln3, 0.0]], [[ln3, 0.0, -ln3]]]],
-                          dtype=torch.float64)
-    targets = torch.tensor([[[1, 0, 1], [1, 0, 0]]]).reshape(1, 2, 3, 1)
-    # relation 0: 2 positives, 1 negative -> pos_weight .5
-    #   .5 * -ln s(0) + -ln(1 - s(ln3)) + .5 * -ln s(0) = ln 2 + ln 4
-    # relation 1: 1 positive, 2 negatives -> pos_weight 2
-    #   2 * -ln s(ln3) - ln(1 - s(0)) - ln(1 - s(-ln3))
-    #   = 2 ln(4/3) + ln 2 + ln(4/3)
-    expected = (4 * math.log(2) + 3 * math.log(4 / 3)) / 6
-    loss = ssc_losses.relation_loss(logits, targets.bool())
-    assert loss.item() == pytest.approx(expected, rel=1e-9)
-    with pytest.raises(ValueError, match='relation_loss'):
-        ssc_losses.relation_loss(logits, targets.reshape(1, 2, 1, 3))
+# SSCHead.loss on the inputs of _fixed_head_inputs, computed at commit
+# 91993d2 (before the losses became registered modules) with
+# SSCHead(4, 4, variant='nyu', project_scale=1, grid_size=(8, 8, 8),
+# class_weights=[0.5, 1.0, 2.0, 1.5], occ_class_weights=[0.3, 0.7],
+# frustum_size=2, loss_weights=dict(ce=1.0, sem_scal=0.7, geo_scal=1.3,
+# frustum=0.5, relation=2.0, occ=0.25)) from a `git worktree` of that commit.
+HEAD_LOSSES_91993D2 = {
+    'loss_ce': 2.7379608154296875,
+    'loss_frustum': 0.05006018280982971,
+    'loss_geo_scal': 2.6709516048431396,
+    'loss_occ': 0.21754908561706543,
+    'loss_relation': 1.047676682472229,
+    'loss_sem_scal': 2.578559160232544,
+}
+
+
+def _fixed_head_inputs():
+    gen = torch.Generator().manual_seed(13)
+    ssc = 2 * torch.randn(2, 4, 4, 4, 4, generator=gen)
+    occ = torch.randn(2, 2, 4, 4, 4, generator=gen)
+    rel = torch.randn(2, 4, 1, 8, generator=gen)
+    gt = torch.randint(0, 4, (2, 4, 4, 4), generator=gen)
+    gt[torch.rand(2, 4, 4, 4, generator=gen) < 0.2] = 255
+    gt_crp = torch.randint(0, 4, (2, 2, 2, 2), generator=gen)
+    cells = torch.randint(-1, 4, (2, 2, 64), generator=gen)
+    outputs = dict(ssc_logits=ssc, occ_logits=occ, relation_logits=rel)
+    return outputs, gt, gt_crp, cells
+
+
+def test_head_losses_are_those_before_the_modules():
+    head = SSCHead(
+        4,
+        4,
+        variant='nyu',
+        project_scale=1,
+        grid_size=(8, 8, 8),
+        loss_ce=dict(
+            type='SSCCrossEntropyLoss', class_weight=[0.5, 1.0, 2.0, 1.5]),
+        loss_sem_scal=dict(type='SemScalLoss', loss_weight=0.7),
+        loss_geo_scal=dict(type='GeoScalLoss', loss_weight=1.3),
+        loss_frustum=dict(
+            type='FrustumProportionLoss', frustum_size=2, loss_weight=0.5),
+        loss_relation=dict(type='ContextRelationLoss', loss_weight=2.0),
+        loss_occ=dict(
+            type='OccupancyLoss', class_weight=[0.3, 0.7], loss_weight=0.25))
+    losses = head.loss(*_fixed_head_inputs())
+    assert {k: v.item() for k, v in losses.items()} == HEAD_LOSSES_91993D2

@@ -164,6 +164,13 @@ def test_rejects_small_feature_map():
         StereoSFA(**GRID, fusion='max')
     with pytest.raises(ValueError, match='needs in_channels'):
         StereoSFA(**GRID, fusion='concat')
+    # the reduction's size: concat only, never silently unused
+    with pytest.raises(ValueError, match='needs in_channels and num_views'):
+        StereoSFA(**GRID, fusion='concat', in_channels=3)
+    with pytest.raises(ValueError, match="fusion='cosine' has no weights"):
+        StereoSFA(**GRID, in_channels=3)
+    with pytest.raises(ValueError, match="fusion='mean' has no weights"):
+        StereoSFA(**GRID, fusion='mean', num_views=2)
 
 
 def test_builds_from_registry():

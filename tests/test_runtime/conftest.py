@@ -5,7 +5,7 @@ import os
 import pytest
 from mmengine.config import Config
 
-from projects.OccDepth.occdepth.datasets import synthetic_kitti
+from tools.dataset_converters import synthetic_kitti
 
 ROOT = os.path.dirname(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -29,22 +29,18 @@ def tiny_kitti(tmp_path_factory):
 
 
 def tiny_config_options(data_root: str, work_dir: str) -> dict:
-    """--cfg-options turning configs/occdepth_demo.py into a tiny run."""
-    projected = dict(grid_size=tuple(n // 2 for n in GRID))
+    """--cfg-options turning configs/occdepth_demo.py into a tiny run.
+
+    The model hands its grid and width to its parts: SFA / OAD on
+    ``GRID / 2`` voxels of ``2 * VOXEL`` (the demo's project_scale 2), 8
+    feature channels everywhere.
+    """
     return {
         'work_dir': work_dir,
         'model.grid_size': GRID,
         'model.voxel_size': VOXEL,
-        'model.backbone.out_channels': 8,
-        'model.view_transformer.in_channels': 8,
-        'model.view_transformer.grid_size': projected['grid_size'],
-        'model.view_transformer.voxel_size': VOXEL * 2,
-        'model.depth_head.in_channels': 8,
+        'model.feature_channels': 8,
         'model.depth_head.mid_channels': 8,
-        'model.depth_head.grid_size': projected['grid_size'],
-        'model.depth_head.voxel_size': VOXEL * 2,
-        'model.occ_head.in_channels': 8,
-        'model.occ_head.grid_size': projected['grid_size'],
         'train_dataloader.dataset.data_root': data_root,
         'train_dataloader.dataset.depth_root':
         os.path.join(data_root, 'depth'),

@@ -10,6 +10,7 @@ from mmengine.optim.scheduler import MultiStepLR
 from mmengine.runner.checkpoint import _load_checkpoint, save_checkpoint
 
 import projects.OccDepth.occdepth  # noqa: F401 (registers the allow-list)
+from projects.OccDepth.occdepth.engine.checkpointing import read_checkpoint
 
 
 class _Untrusted:
@@ -33,13 +34,15 @@ def test_message_hub_numpy_and_scheduler_state_load(tmp_path):
     path = str(tmp_path / 'epoch_1.pth')
     save_checkpoint(ckpt, path)
 
-    loaded = _load_checkpoint(path, map_location='cpu')
-    buf = loaded['message_hub']['log_scalars']['train/loss']
-    assert buf.mean() == pytest.approx(0.375)
-    assert loaded['meta']['iter'] == 7
-    assert isinstance(loaded['param_schedulers'][0]['milestones'],
-                      collections.Counter)
-    assert torch.equal(loaded['state_dict']['weight'], model.weight)
+    # the project's loader (tools, OccDepthRunner) and mmengine's
+    for loaded in (read_checkpoint(path),
+                   _load_checkpoint(path, map_location='cpu')):
+        buf = loaded['message_hub']['log_scalars']['train/loss']
+        assert buf.mean() == pytest.approx(0.375)
+        assert loaded['meta']['iter'] == 7
+        assert isinstance(loaded['param_schedulers'][0]['milestones'],
+                          collections.Counter)
+        assert torch.equal(loaded['state_dict']['weight'], model.weight)
 
 
 def test_other_objects_are_still_refused(tmp_path):

@@ -1,51 +1,67 @@
-"""Training through mmengine's Runner, a crash mid-epoch and --resume."""
+"""Training through mmengine's Runner, ``kill -9`` mid-epoch and --resume,
+with the demo's random data pipeline: the resumed run is bit-identical."""
 import os
+import signal
+import subprocess
+import sys
 
 import pytest
 import torch
-from mmdet3d.registry import HOOKS
+from mmengine.runner import Runner
+
+ROOT = os.path.dirname(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+# Trains the dumped config argv[1] and SIGKILLs its own process (the
+# persistent data-loader worker dies with it) after iteration argv[2].
+_KILLED_RUN = '''
+import os, signal, sys
+sys.path.insert(0, os.getcwd())
+import torch
+from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
-
-@HOOKS.register_module(force=True)
-class _CrashAtIter(Hook):
-    """Simulates a crash after a given number of training iterations."""
-
-    def __init__(self, at_iter: int) -> None:
-        self.at_iter = at_iter
-
-    def after_train_iter(self,
-                         runner,
-                         batch_idx,
-                         data_batch=None,
-                         outputs=None) -> None:
-        if runner.iter + 1 == self.at_iter:
-            raise RuntimeError('simulated crash')
+torch.set_num_threads(1)
 
 
-def _cfg(tiny_config, data_root, work_dir, crash_at=None, resume=False):
+class KillAtIter(Hook):
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None,
+                         outputs=None):
+        if runner.iter + 1 == int(sys.argv[2]):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+runner = Runner.from_cfg(Config.fromfile(sys.argv[1]))
+runner.register_hook(KillAtIter())
+runner.train()
+'''
+
+
+def _cfg(tiny_config, data_root, work_dir, resume=False):
     cfg = tiny_config(data_root, work_dir)
     cfg.train_cfg.max_epochs = 2
     cfg.train_cfg.val_interval = 2
     cfg.param_scheduler[0].milestones = [1]
     cfg.param_scheduler[0].end = 2
-    # deterministic data: no random augmentation, no shuffling
-    cfg.train_dataloader.dataset.pipeline = [
-        step for step in cfg.train_dataloader.dataset.pipeline
-        if step['type'] not in ('StereoPhotoMetricDistortion',
-                                'RandomStereoFlip')
-    ]
-    cfg.train_dataloader.sampler.shuffle = False
+    # the demo's random data: shuffled, flipped and jittered, loaded by a
+    # persistent worker; random drop-connect in the model
+    assert cfg.train_dataloader.sampler == dict(
+        type='SeededSampler', shuffle=True)
+    steps = [step['type'] for step in cfg.train_dataloader.dataset.pipeline]
+    assert 'StereoPhotoMetricDistortion' in steps
+    assert 'RandomStereoFlip' in steps
+    cfg.train_dataloader.num_workers = 1
+    cfg.train_dataloader.persistent_workers = True
+    cfg.model.backbone.drop_connect_rate = 0.2
     cfg.randomness = dict(seed=0, deterministic=False)
-    if crash_at is not None:
-        cfg.custom_hooks = [dict(type='_CrashAtIter', at_iter=crash_at)]
     cfg.resume = resume
     return cfg
 
 
-def test_resume_after_crash_matches_uninterrupted_run(tiny_kitti, tiny_config,
-                                                      tmp_path):
+def test_resume_after_kill_matches_uninterrupted_run(tiny_kitti, tiny_config,
+                                                     tmp_path):
     straight = Runner.from_cfg(
         _cfg(tiny_config, tiny_kitti, str(tmp_path / 'a')))
     straight.train()
@@ -53,11 +69,15 @@ def test_resume_after_crash_matches_uninterrupted_run(tiny_kitti, tiny_config,
     ref_optim = straight.optim_wrapper.optimizer.state_dict()
 
     work_dir = str(tmp_path / 'b')
-    crashed = Runner.from_cfg(
-        _cfg(tiny_config, tiny_kitti, work_dir, crash_at=3))
-    with pytest.raises(RuntimeError, match='simulated crash'):
-        crashed.train()
-    # the crash hit iteration 3 (epoch 2); the last checkpoint is epoch 1
+    cfg_file = str(tmp_path / 'killed_run.py')
+    _cfg(tiny_config, tiny_kitti, work_dir).dump(cfg_file)
+    proc = subprocess.run([sys.executable, '-c', _KILLED_RUN, cfg_file, '3'],
+                          cwd=ROOT,
+                          capture_output=True,
+                          text=True,
+                          timeout=600)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-3000:]
+    # killed in iteration 3 (epoch 2); the last checkpoint is epoch 1
     assert os.path.isfile(os.path.join(work_dir, 'epoch_1.pth'))
     assert not os.path.isfile(os.path.join(work_dir, 'epoch_2.pth'))
 
@@ -74,6 +94,6 @@ def test_resume_after_crash_matches_uninterrupted_run(tiny_kitti, tiny_config,
     steps = [s['step'] for s in state['state'].values()]
     ref_steps = [s['step'] for s in ref_optim['state'].values()]
     assert [float(s) for s in steps] == [float(s) for s in ref_steps]
+    # bit for bit: every weight and buffer (BN statistics included)
     for key, value in resumed.model.state_dict().items():
-        assert torch.allclose(
-            value.float(), reference[key].float(), rtol=1e-5, atol=1e-6), key
+        assert torch.equal(value, reference[key]), key

@@ -9,8 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from projects.OccDepth.occdepth.datasets import synthetic_kitti
 from projects.OccDepth.occdepth.engine.profiling import PartTimer, PeakMemory
+from tools.dataset_converters import synthetic_kitti
 
 ROOT = os.path.dirname(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -24,14 +24,11 @@ _base_ = [
 ]
 geometry = dict(
     grid_size=(16, 16, 16), voxel_size=3.2, voxel_origin=(0.0, -25.6, -2.0))
-projected = dict(
-    grid_size=(8, 8, 8), voxel_size=6.4, voxel_origin=(0.0, -25.6, -2.0))
 model = dict(
     **geometry,
-    backbone=dict(arch='b0', out_channels=8, share_gradient=True),
-    view_transformer=dict(in_channels=8, **projected),
-    depth_head=dict(in_channels=8, mid_channels=8, **projected),
-    occ_head=dict(in_channels=8, grid_size=projected['grid_size']))
+    feature_channels=8,
+    backbone=dict(arch='b0', share_gradient=True),
+    depth_head=dict(mid_channels=8))
 train_dataloader = dict(
     dataset=dict(
         type='SemanticKittiSSCDataset',
@@ -40,7 +37,7 @@ train_dataloader = dict(
         sequences=['00'],
         pipeline=[
             dict(type='LoadStereoImages', crop_size={img_hw}),
-            dict(type='LoadSSCLabels', downsample_factors=(8, )),
+            dict(type='LoadSSCLabels'),
             dict(type='LoadStereoDepth', crop_size={img_hw}),
             dict(type='PackSSCInputs'),
         ],

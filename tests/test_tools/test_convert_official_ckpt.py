@@ -21,6 +21,7 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.runner.checkpoint import load_checkpoint
 
+from projects.OccDepth.occdepth.models.occ_heads import Bottleneck3D
 from projects.OccDepth.occdepth.models.utils import convert_reference as cr
 
 ROOT = os.path.dirname(
@@ -107,6 +108,25 @@ def _random_like(value, gen):
     return torch.randn(value.shape, generator=gen)
 
 
+def stride1_skip_tensors(model, gen):
+    """The reference's never-run skip branches of the stride-1 DDR
+    bottlenecks (AvgPool -> 1x1x1 conv -> BN, ``planes`` channels each)."""
+    tensors = OrderedDict()
+    for name, module in model.occ_head.named_modules():
+        if not (isinstance(module, Bottleneck3D) and module.stride == 1):
+            continue
+        planes = module.conv1.out_channels
+        for branch in ('downsample2', 'downsample3', 'downsample4'):
+            prefix = f'net_3d_decoder.{name}.{branch}'
+            tensors[f'{prefix}.1.weight'] = torch.randn(
+                planes, planes, 1, 1, 1, generator=gen)
+            for leaf in ('weight', 'bias', 'running_mean', 'running_var'):
+                tensors[f'{prefix}.2.{leaf}'] = torch.randn(
+                    planes, generator=gen)
+            tensors[f'{prefix}.2.num_batches_tracked'] = torch.tensor(3)
+    return tensors
+
+
 @pytest.fixture(scope='module')
 def released():
     """A tiny model, random weights, and those weights in the authors'
@@ -118,7 +138,9 @@ def released():
     ours = OrderedDict(
         (k, _random_like(v, gen)) for k, v in model.state_dict().items())
     theirs = OrderedDict((to_reference_key(k), v) for k, v in ours.items())
-    channels = cfg['backbone']['out_channels']
+    skips = stride1_skip_tensors(model, gen)
+    theirs.update(skips)
+    channels = model.feature_channels
     head = model.backbone.num_features
     for leaf in ('weight', 'bias', 'running_mean', 'running_var'):
         theirs[f'{ENCODER}bn2.{leaf}'] = torch.randn(head, generator=gen)
@@ -127,15 +149,21 @@ def released():
         channels, head // 2, 1, 1, generator=gen)
     theirs['net_rgb.decoder.resize_output_1_16.bias'] = torch.randn(
         channels, generator=gen)
-    grid = cfg['depth_head']['grid_size']
-    size = cfg['depth_head']['voxel_size']
+    grid = model.depth_head.grid_size
+    size = model.voxel_size * model.project_scale
     theirs['flosp_depth.voxel_size'] = torch.full((3, ), size)
     theirs['flosp_depth.voxel_coord'] = torch.tensor(
-        cfg['depth_head']['voxel_origin']) + size / 2
+        model.voxel_origin) + size / 2
     theirs['flosp_depth.voxel_num'] = torch.tensor(grid)
-    return dict(cfg=cfg, model=model, ours=ours, theirs=theirs)
+    return dict(
+        cfg=cfg,
+        model=model,
+        ours=ours,
+        theirs=theirs,
+        dropped=EXPECTED_DROPPED | set(skips))
 
 
+# reference tensors dropped besides the DDR skips
 EXPECTED_DROPPED = {
     f'{ENCODER}bn2.{leaf}'
     for leaf in ('weight', 'bias', 'running_mean', 'running_var',
@@ -156,6 +184,13 @@ def test_reverse_table_hits_the_reference_names(released):
     assert f'{ENCODER}blocks.5.3.conv_pwl.weight' in theirs
     assert f'{ENCODER}blocks.6.0.bn3.running_var' in theirs
     assert 'net_rgb.decoder.up1._net.4.running_mean' in theirs
+    # skips of the stride-1 bottlenecks: Process chains and the CRP's
+    for key in ('net_3d_decoder.process_l1.0.main.0.downsample2.1.weight',
+                'net_3d_decoder.process_l2.0.main.2.downsample4.2.bias',
+                'net_3d_decoder.CP_mega_voxels.resize.1.main.0.downsample3.'
+                '2.running_var'):
+        assert key in theirs, key
+    assert 'net_3d_decoder.process_l1.1.main.downsample2.1.weight' in theirs
     assert 'flosp_depth.depth_net.0.depth_conv.2.bn2.weight' in theirs
     assert not any(
         k.startswith(('backbone.', 'occ_head.', 'depth_head.'))
@@ -165,7 +200,8 @@ def test_reverse_table_hits_the_reference_names(released):
 def test_round_trip_loads_strictly_with_equal_tensors(released):
     converted = cr.convert_reference_state(released['theirs'], 'b0')
     assert converted.unmapped == []
-    assert set(converted.dropped) == EXPECTED_DROPPED
+    assert set(converted.dropped) == released['dropped']
+    assert len(released['dropped']) == len(EXPECTED_DROPPED) + 7 * 3 * 6
     model = MODELS.build(released['cfg'])
     model.load_state_dict(converted.state_dict, strict=True)
     loaded = model.state_dict()
@@ -271,12 +307,13 @@ def test_cli_writes_a_checkpoint_mmengine_loads(released, tmp_path, capsys):
     out = capsys.readouterr().out
     assert 'efficientnet-b0 (inferred' in out
     assert 'fake_omegaconf_dictconfig.FakeDictConfig' in out
-    for key in EXPECTED_DROPPED:
+    for key in released['dropped']:
         assert key in out
+    assert cr.DROP_REASONS['ddr_stride1_skip'] in out
     ckpt = torch.load(dst, weights_only=True)
     assert ckpt['meta']['arch'] == 'b0'
     assert ckpt['meta']['reference']['epoch'] == 29
-    assert ckpt['meta']['dropped_keys'] == sorted(EXPECTED_DROPPED)
+    assert ckpt['meta']['dropped_keys'] == sorted(released['dropped'])
     model = MODELS.build(released['cfg'])
     load_checkpoint(model, dst, map_location='cpu', strict=True)
     for key, value in model.state_dict().items():
@@ -323,15 +360,12 @@ def test_cli_checks_the_oad_grid_and_shapes(released, tmp_path, capsys):
     src = str(tmp_path / 'grid.ckpt')
     dst = str(tmp_path / 'grid.pth')
     torch.save({'state_dict': released['theirs']}, src)
-    cfg = occdepth_tests.small_model_cfg()
-    cfg['depth_head'].update(grid_size=(8, 8, 4))
+    cfg = occdepth_tests.small_model_cfg(grid_size=(48, 48, 16))
     config = _config_file(tmp_path, cfg)
     assert cli.main([src, dst, '--config', config]) == 1
     out = capsys.readouterr().out
     assert 'the OAD grid is (16, 16, 8)' in out
-    cfg = occdepth_tests.small_model_cfg(backbone=dict(out_channels=12))
-    cfg['view_transformer'].update(in_channels=12)
-    cfg['depth_head'].update(in_channels=12)
+    cfg = occdepth_tests.small_model_cfg(feature_channels=12)
     config = _config_file(tmp_path, cfg)
     assert cli.main([src, dst, '--config', config]) == 1
     out = capsys.readouterr().out

@@ -12,13 +12,16 @@ import torch
 from PIL import Image
 
 from projects.OccDepth.occdepth.datasets import io
-from projects.OccDepth.occdepth.datasets import synthetic_kitti as sk
+from projects.OccDepth.occdepth.datasets.kitti_calibration import kitti_calib
 from projects.OccDepth.occdepth.datasets.label_maps import (
     SEMANTICKITTI_LEARNING_MAP, SEMANTICKITTI_PALETTE, semantickitti_remap_lut)
 from projects.OccDepth.occdepth.datasets.semantickitti import \
     stereo_calibration
 from projects.OccDepth.occdepth.models.utils.geometry import (build_lidar2img,
                                                               project_points)
+from tools.dataset_converters import synthetic_kitti as sk
+from tools.dataset_converters import synthetic_streets as streets
+from tools.dataset_converters import synthetic_voxels as voxels
 
 GRID = (64, 64, 8)
 VOXEL = 0.8
@@ -142,7 +145,7 @@ def test_layout_and_file_sizes(dataset):
 
 
 def test_calibration():
-    calib = sk.kitti_calib('08')
+    calib = kitti_calib('08')
     fx = 707.0912
     # KITTI's sequence-08 intrinsics at the 370 x 1220 crop
     np.testing.assert_allclose(
@@ -153,10 +156,10 @@ def test_calibration():
     np.testing.assert_allclose(calib['P0'][:, 3], 0)
     assert calib['P2'][0, 0] == calib['P3'][0, 0]
     # a 160 px wide image scales the intrinsics, keeping pixel centres
-    small = sk.kitti_calib('08', (37, 122))['P2']
+    small = kitti_calib('08', (37, 122))['P2']
     np.testing.assert_allclose(small[0, 0], fx / 10)
     np.testing.assert_allclose(small[0, 2], (601.8873 + 0.5) / 10 - 0.5)
-    assert sk.kitti_calib('00')['P2'][0, 0] == 718.856
+    assert kitti_calib('00')['P2'][0, 0] == 718.856
     rot = calib['Tr'][:, :3]
     np.testing.assert_allclose(rot @ rot.T, np.eye(3), atol=1e-12)
     # cam z = velo x, cam x = -velo y, cam y = -velo z (up to a small tilt)
@@ -176,20 +179,20 @@ def test_written_calib_parses(dataset):
         assert baseline == pytest.approx(0.54, abs=1e-9)
         assert 0 < calib['P2'][0, 3] / fx < 0.1
         np.testing.assert_allclose(calib['P2'][:, :3], calib['P3'][:, :3])
-        assert fx == pytest.approx(
-            sk.kitti_calib(seq)['P2'][0, 0] * 160 / 1220)
+        assert fx == pytest.approx(kitti_calib(seq)['P2'][0, 0] * 160 / 1220)
 
 
 def test_labels_are_valid_raw_ids(dataset):
     lut = semantickitti_remap_lut()
     raw_ids = set(SEMANTICKITTI_LEARNING_MAP) - {1, 52, 99}
-    assert set(sk.SCENE_LABELS) <= raw_ids
+    assert set(streets.SCENE_LABELS) <= raw_ids
     classes = set()
     for seq in SEQUENCES:
         for frame in FRAMES:
             d = _load(dataset, seq, frame)
             labels = d['labels']
-            assert set(np.unique(labels).tolist()) <= {0, *sk.SCENE_LABELS}
+            assert set(
+                np.unique(labels).tolist()) <= {0, *streets.SCENE_LABELS}
             train = lut[labels]
             assert (train != 255).all()
             present = set(np.unique(train[~d['invalid']]).tolist())
@@ -290,7 +293,7 @@ def test_back_projected_depth_lies_on_occupied_voxels(dataset):
 
 def test_stereo_pair_follows_disparity(dataset):
     lut = semantickitti_remap_lut()
-    scene_classes = lut[list(sk.SCENE_LABELS)]
+    scene_classes = lut[list(streets.SCENE_LABELS)]
     palette = np.asarray(
         SEMANTICKITTI_PALETTE, dtype=np.float64)[scene_classes]
     for seq in SEQUENCES:
@@ -327,30 +330,30 @@ def test_cast_rays_by_hand():
     occupied = np.zeros((40, 40, 40), dtype=bool)
     occupied[5, 0, 0] = True
     occupied[30, 30, 30] = True
-    radius = sk.free_radius(occupied, cap=4)
+    radius = voxels.free_radius(occupied, cap=4)
     assert radius[5, 0, 0] == -1 and radius[6, 0, 0] == 0
     assert radius[7, 1, 2] == 1 and radius[20, 20, 20] == 4
     origin = np.array([0.5, 0.5, 0.5])
     dirs = np.array([[1.0, 0, 0], [1, 1, 1], [0, 1, 0], [-1, 0, 0], [2, 2, 2]])
-    t, flat = sk.cast_rays(radius, origin, dirs)
+    t, flat = voxels.cast_rays(radius, origin, dirs)
     # x ray enters voxel 5 at x = 5; the diagonal enters (30,30,30) at 30;
     # the y ray and the backward ray leave the grid; t scales with 1/|d|
     np.testing.assert_allclose(t, [4.5, 29.5, 0, 0, 14.75], atol=1e-4)
     assert flat.tolist() == [
         5 * 1600, 30 * 1600 + 30 * 40 + 30, -1, -1, 30 * 1600 + 30 * 40 + 30
     ]
-    faces = sk.hit_faces(origin, dirs[:2], flat[:2], (40, 40, 40))
+    faces = voxels.hit_faces(origin, dirs[:2], flat[:2], (40, 40, 40))
     assert faces[0] == 0
 
 
 def test_cast_rays_matches_brute_force():
     rng = np.random.default_rng(3)
     occupied = rng.random((24, 20, 12)) < 0.01
-    radius = sk.free_radius(occupied)
+    radius = voxels.free_radius(occupied)
     origin = np.array([1.3, 9.7, 5.2])
     dirs = rng.normal(size=(300, 3))
     dirs[:, 0] = np.abs(dirs[:, 0])
-    t, flat = sk.cast_rays(radius, origin, dirs)
+    t, flat = voxels.cast_rays(radius, origin, dirs)
     steps = np.arange(0.0, 60.0, 0.001)
     for n in range(0, 300, 7):
         p = origin + steps[:, None] * dirs[n]
@@ -392,7 +395,7 @@ def test_command_line_tool(tmp_path, capsys):
     assert 'wrote 1 frames' in capsys.readouterr().out
     labels = io.read_label(
         str(out / 'sequences/03/voxels/000000.label'), (32, 32, 8))
-    assert (labels == sk.ROAD).any()
+    assert (labels == streets.ROAD).any()
     depth = io.read_depth_png(
         str(tmp_path / 'stereo/sequences/03/depth/000000.png'))
     assert depth.shape == (24, 80) and depth.max() > 1

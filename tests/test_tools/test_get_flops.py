@@ -50,21 +50,21 @@ def test_parts_add_up_to_the_model(counted):
     assert rows['other'].params == 0
 
 
-def _projection_flops(head_cfg, views=2):
+def _projection_flops(part, views=2):
     """Voxel centres x 3 x 3 rotation (einsum) per view."""
-    return 2 * 9 * math.prod(head_cfg['grid_size']) * views
+    return 2 * 9 * math.prod(part.grid_size) * views
 
 
 def test_stereo_sfa_by_hand(counted):
     # cosine fusion: no weights; only the projection is a matrix product
     row = counted['rows']['view transformer (Stereo-SFA)']
     assert row.params == 0
-    assert row.flops == _projection_flops(counted['cfg']['view_transformer'])
+    assert row.flops == _projection_flops(counted['model'].view_transformer)
 
 
 def test_ssc_head_by_hand(counted):
     cfg = counted['cfg']
-    planes = cfg['occ_head']['in_channels'] // 2
+    planes = cfg['feature_channels'] // 2
     classes = cfg['occ_head']['num_classes']
     voxels = math.prod(cfg['grid_size'])
     k = 27
@@ -82,7 +82,7 @@ def test_ssc_head_by_hand(counted):
 
 def test_depth_head_by_hand(counted):
     head = counted['cfg']['depth_head']
-    c, m = head['in_channels'], head['mid_channels']
+    c, m = counted['cfg']['feature_channels'], head['mid_channels']
     bins = round((head['depth_bound'][1] - head['depth_bound'][0]) /
                  head['depth_bound'][2])
     stride = head['feature_stride']
@@ -92,7 +92,7 @@ def test_depth_head_by_hand(counted):
     per_view = 1 * m + m * m + 2 * m * m  # MLP (1 -> m -> m), SE convs
     row = counted['rows']['depth head (OAD)']
     assert row.flops == (2 * views * (pixels * per_pixel + per_view) +
-                         _projection_flops(head))
+                         _projection_flops(counted['model'].depth_head))
 
 
 def test_cli_prints_the_table(counted, capsys):

@@ -17,6 +17,8 @@ from mmdet3d.structures import Det3DDataSample
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
+from projects.OccDepth.occdepth.datasets.kitti_calibration import \
+    kitti_example_calibration
 from projects.OccDepth.occdepth.models.utils import onnx_export as ox
 
 ROOT = os.path.dirname(
@@ -99,7 +101,7 @@ def test_export_rejects_what_onnx_cannot_express(exported, tmp_path):
     with pytest.raises(ValueError, match='virtual_stereo'):
         ox.OccDepthExportWrapper(types.SimpleNamespace(virtual_stereo=1))
     with pytest.raises(ValueError, match='1 or 2'):
-        ox.kitti_example_calibration(IMG_HW, num_views=3)
+        kitti_example_calibration(IMG_HW, num_views=3)
 
 
 def _check_onnx_file(path, inputs):

@@ -21,7 +21,6 @@ from mmdet3d.structures import Det3DDataSample
 
 import projects.OccDepth.occdepth.engine.submission_hook  # noqa: F401
 from projects.OccDepth.occdepth.datasets import io
-from projects.OccDepth.occdepth.datasets import synthetic_kitti as sk
 from projects.OccDepth.occdepth.datasets.label_maps import (
     SEMANTICKITTI_CLASSES, SEMANTICKITTI_LEARNING_MAP)
 from projects.OccDepth.occdepth.datasets.semantickitti import \
@@ -29,8 +28,9 @@ from projects.OccDepth.occdepth.datasets.semantickitti import \
 from projects.OccDepth.occdepth.engine.submission_hook import SSCSubmissionHook
 from projects.OccDepth.occdepth.evaluation.ssc_metric import SSCMetric
 from projects.OccDepth.occdepth.evaluation.submission import (
-    make_description, validate_submission, write_prediction_label,
-    zip_submission)
+    make_description, prediction_path, validate_submission,
+    write_prediction_label, zip_submission)
+from tools.dataset_converters import synthetic_kitti as sk
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 KITTI = (256, 256, 32)
@@ -349,6 +349,82 @@ def test_hook_errors(tmp_path):
             outputs=[_sample('08', '0', np.zeros((2, 2, 2), int), (2, 2, 4))])
 
 
+# ------------------------------------------------ output containment
+
+
+@pytest.mark.parametrize('seq, frame, bad', [('../../../x', '000000', "'../"),
+                                             ('..', '000000', "'..'"),
+                                             ('08', 'ABS', "'/"),
+                                             ('08', 'a/../../b', "'a/"),
+                                             ('08', 'a\\b', "'a"),
+                                             ('', '000000', "''")])
+def test_hook_refuses_names_leaving_out_dir(tmp_path, seq, frame, bad):
+    out = tmp_path / 'sub' / 'inner'
+    frame = str(tmp_path / 'abs') if frame == 'ABS' else frame
+    hook = SSCSubmissionHook(str(out))
+    hook.before_test(None)
+    pred = np.zeros((2, 2, 2), dtype=np.int64)
+    with pytest.raises(ValueError, match='is not a plain file name') as exc:
+        hook.after_test_iter(
+            None, 0, outputs=[_sample(seq, frame, pred, (2, 2, 2))])
+    assert bad in str(exc.value)
+    written = [
+        osp.join(d, f) for d, _, files in os.walk(tmp_path) for f in files
+    ]
+    assert written == []
+
+
+def test_prediction_path_stays_inside_out_dir(tmp_path):
+    out = tmp_path / 'sub'
+    assert prediction_path(str(out), 8, '000005') == osp.join(
+        str(out), 'sequences', '8', 'predictions', '000005.label')
+    # a link inside the folder that leads out of it is refused as well
+    (tmp_path / 'elsewhere').mkdir()
+    out.mkdir()
+    os.symlink(tmp_path / 'elsewhere', out / 'sequences')
+    with pytest.raises(
+            ValueError,
+            match=r'000005\.label resolves to .*elsewhere.*, '
+            r'outside the output folder'):
+        prediction_path(str(out), '08', '000005')
+
+
+def test_zip_refuses_symlinks(tmp_path, capsys):
+    secret = tmp_path / 'secret.label'
+    secret.write_bytes(b'secret')
+    root = tmp_path / 'preds'
+    pred_dir = root / 'sequences' / '11' / 'predictions'
+    pred_dir.mkdir(parents=True)
+    (pred_dir / '000000.label').write_bytes(b'\0\0')
+    os.symlink(secret, pred_dir / '000005.label')
+    out = tmp_path / 'sub.zip'
+    with pytest.raises(
+            ValueError,
+            match=r'000005\.label is a symbolic link \(to .*'
+            r'secret\.label\)'):
+        zip_submission(str(root), str(out))
+    assert not out.exists()
+    tool = _load_tool('make_submission')
+    assert tool.main([str(root), '--out', str(out)]) == 1
+    assert 'is a symbolic link' in capsys.readouterr().err
+    assert not out.exists()
+    # a linked sequence folder is refused too
+    os.remove(pred_dir / '000005.label')
+    os.symlink(root / 'sequences' / '11', root / 'sequences' / '12')
+    with pytest.raises(ValueError, match=r'sequences/12 is a symbolic link'):
+        zip_submission(str(root), str(out))
+
+
+def test_validate_refuses_sequence_names_with_separators(tmp_path, capsys):
+    with pytest.raises(ValueError, match="sequence name '../11'"):
+        validate_submission(str(tmp_path / 'x.zip'), str(tmp_path), ['../11'])
+    tool = _load_tool('validate_submission')
+    assert tool.main(
+        [str(tmp_path / 'x.zip'),
+         str(tmp_path), '--sequences', '../11']) == 1
+    assert "sequence name '../11'" in capsys.readouterr().err
+
+
 # ---------------------------------------- metric vs evaluate_completion.py
 
 
@@ -422,7 +498,7 @@ def test_metric_equals_benchmark_on_written_labels(tmp_path):
     dataset = SemanticKittiSSCDataset(
         data_root,
         sequences=['08'],
-        pipeline=[dict(type='LoadSSCLabels', downsample_factors=(8, ))],
+        pipeline=[dict(type='LoadSSCLabels')],
         test_mode=True,
         grid_size=grid,
         voxel_size=0.8)

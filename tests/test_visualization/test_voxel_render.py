@@ -2,11 +2,10 @@
 import numpy as np
 import pytest
 
-from projects.OccDepth.occdepth.datasets.label_maps import \
-    SEMANTICKITTI_PALETTE
+from projects.OccDepth.occdepth.datasets.label_maps import (
+    NYU_PALETTE, SEMANTICKITTI_PALETTE)
 from projects.OccDepth.occdepth.models.utils.geometry import camera_frustum
-from projects.OccDepth.occdepth.visualization import (NYU_PALETTE,
-                                                      render_comparison,
+from projects.OccDepth.occdepth.visualization import (render_comparison,
                                                       render_voxels, save_ply)
 
 WHITE = (255, 255, 255)

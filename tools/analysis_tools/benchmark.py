@@ -32,7 +32,8 @@ from projects.OccDepth.occdepth.engine.config_loading import (  # noqa: E402
     image_size, load_config)
 from projects.OccDepth.occdepth.engine.profiling import (  # noqa: E402
     PartTimer, PeakMemory, measure, synthetic_batch)
-from projects.OccDepth.occdepth.models.losses import ssc_losses  # noqa: E402
+from projects.OccDepth.occdepth.models.losses import (  # noqa: E402
+    frustum_loss, relation_loss, ssc_losses)
 
 MODES = ('train', 'infer', 'data')
 MODULE_PARTS = {
@@ -45,13 +46,13 @@ MODULE_PARTS = {
     'full-res head': [r'occ_head\.(up_l1_lfull|ssc_head)'],
 }
 LOSS_FUNCTIONS = {
-    'loss_ce': 'ce_ssc_loss',
-    'loss_sem_scal': 'sem_scal_loss',
-    'loss_geo_scal': 'geo_scal_loss',
-    'loss_frustum': 'frustum_proportion_loss',
-    'relation targets': 'compute_relation_targets',
-    'loss_relation': 'relation_loss',
-    'loss_occ': 'occupancy_loss',
+    'loss_ce': (ssc_losses, 'ce_ssc_loss'),
+    'loss_sem_scal': (ssc_losses, 'sem_scal_loss'),
+    'loss_geo_scal': (ssc_losses, 'geo_scal_loss'),
+    'loss_frustum': (frustum_loss, 'frustum_proportion_loss'),
+    'relation targets': (relation_loss, 'compute_relation_targets'),
+    'loss_relation': (relation_loss, 'relation_loss'),
+    'loss_occ': (ssc_losses, 'occupancy_loss'),
 }
 
 
@@ -87,8 +88,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def make_timer(model, device: torch.device) -> PartTimer:
     callables = {
-        label: [(ssc_losses, name)]
-        for label, name in LOSS_FUNCTIONS.items()
+        label: [(module, name)]
+        for label, (module, name) in LOSS_FUNCTIONS.items()
     }
     callables['frustum cells'] = [(model, 'frustum_cells')]
     if model.depth_head is not None:

@@ -29,10 +29,10 @@ from torch import nn  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 import projects.OccDepth.occdepth  # noqa: E402,F401
+from projects.OccDepth.occdepth.datasets.kitti_calibration import \
+    kitti_example_calibration  # noqa: E402
 from projects.OccDepth.occdepth.engine.config_loading import (  # noqa: E402
     image_size, load_config)
-from projects.OccDepth.occdepth.models.utils.onnx_export import \
-    kitti_example_calibration  # noqa: E402
 
 
 class Part(NamedTuple):
@@ -72,7 +72,7 @@ def example_batch(model: nn.Module,
                   seed: int = 0) -> dict:
     """One preprocessed sample: random images, KITTI calibration."""
     virtual = getattr(model, 'virtual_stereo', None) is not None
-    num_views = 2 if virtual else model.view_transformer.num_views
+    num_views = model.num_views + int(virtual)
     cam2img, lidar2cam = kitti_example_calibration(img_hw, num_views)
     sample = Det3DDataSample(
         metainfo=dict(
@@ -155,8 +155,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     rows = count(model, img_hw)
     total_params = sum(p.numel() for p in model.parameters())
     total_flops = sum(row.flops for row in rows)
-    views = 1 if getattr(model, 'virtual_stereo', None) is not None else (
-        model.view_transformer.num_views)
+    views = model.num_views
     print(f'{args.config}: {views} view(s) of {img_hw[0]} x {img_hw[1]}, '
           f'output grid {" x ".join(str(n) for n in model.grid_size)}')
     print(f'{"part":<34}{"params (M)":>12}{"GFLOPs":>12}')

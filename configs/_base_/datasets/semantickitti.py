@@ -14,7 +14,7 @@ dataset_geometry = dict(
 # this one stays available to their children as plain_train_pipeline.
 plain_train_pipeline = [
     dict(type='LoadStereoImages', crop_size=crop_size),
-    dict(type='LoadSSCLabels', downsample_factors=(8, )),
+    dict(type='LoadSSCLabels'),
     dict(type='LoadStereoDepth', crop_size=crop_size),
     dict(
         type='StereoPhotoMetricDistortion',
@@ -30,7 +30,7 @@ plain_train_pipeline = [
 train_pipeline = plain_train_pipeline
 test_pipeline = [
     dict(type='LoadStereoImages', crop_size=crop_size),
-    dict(type='LoadSSCLabels', downsample_factors=(8, )),
+    dict(type='LoadSSCLabels'),
     dict(type='PackSSCInputs'),
 ]
 
@@ -39,7 +39,8 @@ train_dataloader = dict(
     num_workers=4,
     persistent_workers=True,
     drop_last=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
+    # per-sample seeds: augmentations resume exactly (datasets/seeding.py)
+    sampler=dict(type='SeededSampler', shuffle=True),
     dataset=dict(
         type=dataset_type,
         data_root=data_root,

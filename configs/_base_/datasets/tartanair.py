@@ -17,7 +17,7 @@ dataset_geometry = dict(
 # distillation target. Jitter and flip as the reference TartanAir loader.
 train_pipeline = [
     dict(type='LoadStereoImages', crop_size=None),
-    dict(type='LoadSSCLabels', downsample_factors=(8, )),
+    dict(type='LoadSSCLabels'),
     dict(type='LoadTartanAirDepth'),
     dict(
         type='StereoPhotoMetricDistortion',
@@ -32,7 +32,7 @@ train_pipeline = [
 ]
 test_pipeline = [
     dict(type='LoadStereoImages', crop_size=None),
-    dict(type='LoadSSCLabels', downsample_factors=(8, )),
+    dict(type='LoadSSCLabels'),
     dict(type='PackSSCInputs'),
 ]
 
@@ -41,7 +41,8 @@ train_dataloader = dict(
     num_workers=4,
     persistent_workers=True,
     drop_last=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
+    # per-sample seeds: augmentations resume exactly (datasets/seeding.py)
+    sampler=dict(type='SeededSampler', shuffle=True),
     dataset=dict(
         type=dataset_type,
         data_root=data_root,

@@ -5,7 +5,12 @@ hook into mmdet3d's registries, and allow-lists the types of mmengine's
 checkpoints for torch's safe loader (``--resume`` and ``load_from`` on
 torch >= 2.6).
 """
-from . import datasets, engine, evaluation, models, visualization  # noqa
-from .engine.checkpoint_safety import allow_mmengine_checkpoint_types
+from projects.OccDepth.occdepth import datasets  # noqa: F401
+from projects.OccDepth.occdepth import engine  # noqa: F401
+from projects.OccDepth.occdepth import evaluation  # noqa: F401
+from projects.OccDepth.occdepth import models  # noqa: F401
+from projects.OccDepth.occdepth import visualization  # noqa: F401
+from projects.OccDepth.occdepth.engine.checkpoint_safety import \
+    allow_mmengine_checkpoint_types
 
 allow_mmengine_checkpoint_types()

@@ -6,8 +6,10 @@
 * ``calib.txt``: ``KEY: 12 floats`` (row-major 3x4) per line, parsing stops at
   the first empty line.
 * depth PNGs: 16-bit, metres * 256, 0 = unknown (the KITTI depth convention).
+* images: 8-bit RGB (``image_2`` / ``image_3`` PNGs, NYU JPEGs).
 
-Every reader checks sizes and raises :class:`ValueError` naming the file.
+Every reader checks sizes, bit depths and values and raises
+:class:`ValueError` naming the file and what it found.
 """
 import os
 from typing import Dict, Sequence
@@ -17,6 +19,37 @@ from PIL import Image
 
 KITTI_GRID_SIZE = (256, 256, 32)
 DEPTH_PNG_SCALE = 256.0
+
+# What a PIL image mode holds, for error messages.
+_MODE_NAMES = {
+    '1': '1-bit black-and-white',
+    'L': '8-bit grayscale',
+    'LA': '8-bit grayscale with alpha',
+    'La': '8-bit grayscale with premultiplied alpha',
+    'P': '8-bit palette',
+    'PA': '8-bit palette with alpha',
+    'RGB': '8-bit RGB',
+    'RGBA': '8-bit RGBA',
+    'RGBa': '8-bit RGBA (premultiplied alpha)',
+    'RGBX': '8-bit RGB with padding',
+    'CMYK': '8-bit CMYK',
+    'YCbCr': '8-bit YCbCr',
+    'LAB': '8-bit L*a*b*',
+    'HSV': '8-bit HSV',
+    'I': '32-bit integer grayscale',
+    'I;16': '16-bit grayscale',
+    'I;16L': '16-bit grayscale',
+    'I;16B': '16-bit grayscale',
+    'I;16N': '16-bit grayscale',
+    'F': '32-bit float grayscale',
+}
+_DEPTH_MODES = ('I;16', 'I;16L', 'I;16B', 'I;16N')
+
+
+def describe_image_mode(mode: str) -> str:
+    """Human-readable bit depth and channels of a PIL mode, e.g.
+    ``'16-bit grayscale (mode I;16)'``."""
+    return f'{_MODE_NAMES.get(mode, "an image")} (mode {mode})'
 
 
 def _num_voxels(grid_size: Sequence[int]) -> int:
@@ -94,6 +127,13 @@ def read_calib(
             if len(nums) != 12:
                 raise ValueError(f'{path}:{lineno}: {key} has {len(nums)} '
                                  f'numbers, expected 12 (a 3x4 matrix)')
+            bad = [x for x in nums if not np.isfinite(x)]
+            if bad:
+                raise ValueError(f'{path}:{lineno}: {key} holds '
+                                 f'{len(bad)} non-finite value(s) '
+                                 f'({", ".join(map(str, bad[:3]))}); every '
+                                 f'calibration value must be a finite '
+                                 f'number')
             calib[key.strip()] = np.array(nums, dtype=np.float64).reshape(3, 4)
     missing = [k for k in required if k not in calib]
     if missing:
@@ -113,19 +153,60 @@ def write_calib(path: str, calib: Dict[str, np.ndarray]) -> None:
             f.write(f'{key}: {values}\n')
 
 
+def read_rgb_image(path: str) -> np.ndarray:
+    """Read an 8-bit RGB image file as an HWC uint8 array.
+
+    Other modes are refused rather than converted: ``convert('RGB')`` turns
+    a 16-bit PNG into an all-white image and silently copies a grayscale
+    one into three channels.
+
+    Raises:
+        FileNotFoundError: if ``path`` does not exist.
+        ValueError: if the file cannot be decoded or is not 8-bit RGB; the
+            message names what was found, e.g. ``16-bit grayscale (mode
+            I;16)``.
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'image file not found: {path}')
+    try:
+        with Image.open(path) as img:
+            if img.mode != 'RGB':
+                raise ValueError(f'{path}: expected an 8-bit RGB image, '
+                                 f'found {describe_image_mode(img.mode)}')
+            # Pillow opens a 16-bit-per-channel PNG as 8-bit 'RGB' (keeping
+            # the high bytes); its decoder's raw mode tells the file's depth.
+            if any(';16' in str(tile[3]) for tile in img.tile):
+                raise ValueError(f'{path}: expected an 8-bit RGB image, '
+                                 f'found 16-bit RGB (48 bits per pixel)')
+            return np.asarray(img)
+    except OSError as exc:
+        raise ValueError(f'{path}: cannot read image: {exc}') from exc
+
+
 def read_depth_png(path: str) -> np.ndarray:
-    """Read a 16-bit depth PNG as float32 metres (0 = unknown)."""
+    """Read a 16-bit depth PNG as float32 metres (0 = unknown).
+
+    Raises:
+        FileNotFoundError: if ``path`` does not exist.
+        ValueError: if the file is not a single-channel 16-bit image (an
+            8-bit PNG would hold depths under 1 m only).
+    """
     if not os.path.isfile(path):
         raise FileNotFoundError(f'{path}: depth PNG not found')
     try:
         with Image.open(path) as img:
+            mode = img.mode
             data = np.array(img)
     except (OSError, ValueError) as exc:
         raise ValueError(f'{path}: cannot read depth PNG: {exc}') from exc
-    if data.ndim != 2 or data.dtype not in (np.uint16, np.int32, np.uint8):
-        raise ValueError(f'{path}: depth PNG must be a single-channel '
-                         f'16-bit image, got shape {data.shape} '
-                         f'dtype {data.dtype}')
+    # Pillow opens 16-bit grayscale PNGs as I;16 (older releases as I).
+    is_16bit = mode in _DEPTH_MODES or (
+        mode == 'I' and
+        (data.size == 0 or 0 <= data.min() <= data.max() <= 65535))
+    if not is_16bit or data.ndim != 2:
+        raise ValueError(f'{path}: expected a single-channel 16-bit depth '
+                         f'PNG (metres * {DEPTH_PNG_SCALE:g}), found '
+                         f'{describe_image_mode(mode)}')
     return data.astype(np.float32) / DEPTH_PNG_SCALE
 
 

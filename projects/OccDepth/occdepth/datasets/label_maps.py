@@ -1,4 +1,10 @@
-"""Class tables of the benchmarks: names, raw-id maps, frequencies, colours."""
+"""Class tables of the benchmarks: names, raw-id maps, frequencies, colours.
+
+The one place of the class names, palettes and learning maps of
+SemanticKITTI, NYUv2 and SemanticTartanAir.
+"""
+from typing import Dict, Tuple
+
 import numpy as np
 
 # yapf: disable
@@ -42,6 +48,66 @@ SEMANTICKITTI_PALETTE = (
 # yapf: enable
 
 IGNORE_INDEX = 255
+
+# NYUv2 (11 classes + empty), the classes of SSCNet / MonoScene.
+NYU_CLASSES = ('empty', 'ceiling', 'floor', 'wall', 'window', 'chair', 'bed',
+               'sofa', 'table', 'tvs', 'furniture', 'objects')
+
+NYU_PALETTE = (
+    (0, 0, 0),  # empty (not drawn)
+    (120, 200, 220),  # ceiling
+    (150, 110, 70),  # floor
+    (215, 205, 180),  # wall
+    (90, 160, 255),  # window
+    (240, 140, 30),  # chair
+    (160, 80, 200),  # bed
+    (220, 50, 60),  # sofa
+    (60, 170, 70),  # table
+    (30, 60, 140),  # tvs
+    (180, 170, 40),  # furniture
+    (250, 120, 180),  # objects
+)
+
+# SemanticTartanAir: the 14 classes of the reference.
+TARTANAIR_CLASSES = ('empty', 'ceiling', 'floor', 'wall', 'window', 'chair',
+                     'rug', 'sofa', 'screen', 'tvs', 'furn', 'clock', 'bonsai',
+                     'objs')
+
+TARTANAIR_PALETTE = (
+    (0, 0, 0),  # empty
+    (120, 200, 220),  # ceiling
+    (150, 110, 70),  # floor
+    (215, 205, 180),  # wall
+    (90, 160, 255),  # window
+    (240, 140, 30),  # chair
+    (170, 40, 90),  # rug
+    (220, 50, 60),  # sofa
+    (40, 200, 200),  # screen
+    (30, 60, 140),  # tvs
+    (180, 170, 40),  # furn
+    (250, 230, 60),  # clock
+    (60, 170, 70),  # bonsai
+    (250, 120, 180),  # objs
+)
+
+# Segmentation ids of TartanAir's office scene per class: the learning map of
+# the label exporter (reference ``occdepth/data/tartanair/params.py``, its
+# duplicates resolved as its lookup does: 231 -> window, 144 -> furn; ids not
+# listed map to ``objs``).
+TARTANAIR_OFFICE_SEG_IDS: Dict[str, Tuple[int, ...]] = {
+    'ceiling': (22, 147),
+    'floor': (139, ),
+    'wall': (90, 133, 160, 172, 190, 193, 200, 208, 223, 224, 234, 239, 244),
+    'window': (101, 146, 231),
+    'chair': (211, ),
+    'rug': (50, 207),
+    'sofa': (120, 197),
+    'screen': (125, 253),
+    'tvs': (148, 158),
+    'furn': (115, 144, 145, 152, 173, 185, 189, 205, 232),
+    'clock': (28, ),
+    'bonsai': (137, 249),
+}
 
 
 def semantickitti_remap_lut() -> np.ndarray:

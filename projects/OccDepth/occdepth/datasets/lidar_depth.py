@@ -11,9 +11,10 @@ from typing import Sequence, Tuple
 import numpy as np
 import torch
 
-from ..models.utils import geometry
-from .io import read_calib, write_depth_png
-from .semantickitti import stereo_calibration
+from projects.OccDepth.occdepth.datasets.io import read_calib, write_depth_png
+from projects.OccDepth.occdepth.datasets.semantickitti import \
+    stereo_calibration
+from projects.OccDepth.occdepth.models.utils import geometry
 
 
 def read_velodyne(path: str) -> np.ndarray:

@@ -28,7 +28,8 @@ from typing import Sequence, Tuple
 import numpy as np
 from PIL import Image
 
-from .label_maps import IGNORE_INDEX
+from projects.OccDepth.occdepth.datasets.io import describe_image_mode
+from projects.OccDepth.occdepth.datasets.label_maps import IGNORE_INDEX
 
 # The SSCNet grid: 240 x 144 x 240 voxels of 0.02 m, array axes world
 # (x, z, y).
@@ -260,13 +261,17 @@ def read_nyu_depth(path: str, bit_rotation: bool = True) -> np.ndarray:
         raise FileNotFoundError(f'NYU depth PNG not found: {path}')
     try:
         with Image.open(path) as img:
+            mode = img.mode
             data = np.array(img)
     except (OSError, ValueError) as exc:
         raise ValueError(f'{path}: cannot read depth PNG: {exc}') from exc
-    if data.ndim != 2 or data.dtype not in (np.uint16, np.int32):
+    # Pillow opens 16-bit grayscale PNGs as I;16 (older releases as I).
+    is_16bit = data.dtype == np.uint16 or (
+        data.dtype == np.int32 and
+        (data.size == 0 or 0 <= data.min() <= data.max() <= 65535))
+    if not is_16bit or data.ndim != 2:
         raise ValueError(f'{path}: NYU depth PNG must be a single-channel '
-                         f'16-bit image, got shape {data.shape} dtype '
-                         f'{data.dtype}')
+                         f'16-bit image, found {describe_image_mode(mode)}')
     stored = data.astype(np.uint32)
     if not bit_rotation:
         return (stored / _LEGACY_DEPTH_SCALE).astype(np.float32)

@@ -7,14 +7,21 @@ import numpy as np
 from mmdet3d.registry import DATASETS
 from mmengine.dataset import BaseDataset
 
+from projects.OccDepth.occdepth.datasets.label_maps import (IGNORE_INDEX,
+                                                            NYU_CLASSES,
+                                                            NYU_PALETTE)
+# yapf: disable
+from projects.OccDepth.occdepth.datasets.nyu_io import (NYU_FULL_GRID,
+                                                        NYU_FULL_VOXEL_SIZE,
+                                                        NYU_GRID_AXES,
+                                                        NYU_INTRINSICS,
+                                                        read_nyu_bin_header,
+                                                        read_nyu_labels)
+# yapf: enable
+from projects.OccDepth.occdepth.datasets.seeding import SeededDatasetMixin
+from projects.OccDepth.occdepth.datasets.voxel_labels import downsample_labels
 from projects.OccDepth.occdepth.models.utils.geometry import (
     grid_to_frame_matrix, shift_camera)
-from projects.OccDepth.occdepth.visualization.voxel_render import (NYU_CLASSES,
-                                                                   NYU_PALETTE)
-from .label_maps import IGNORE_INDEX
-from .nyu_io import (NYU_FULL_GRID, NYU_FULL_VOXEL_SIZE, NYU_GRID_AXES,
-                     NYU_INTRINSICS, read_nyu_bin_header, read_nyu_labels)
-from .voxel_labels import downsample_labels
 
 # The official split: 795 training and 654 test frames.
 NYU_SPLITS = ('train', 'test')
@@ -78,7 +85,7 @@ def _frame_names(folder: str) -> List[str]:
 
 
 @DATASETS.register_module()
-class NYUv2SSCDataset(BaseDataset):
+class NYUv2SSCDataset(SeededDatasetMixin, BaseDataset):
     """NYUv2 SSC from MonoScene's "depthbin" folders.
 
     ``data_root`` holds ``NYUtrain/`` (795 frames) and ``NYUtest/`` (654);

@@ -8,9 +8,10 @@ from mmdet3d.registry import DATASETS
 from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
 
-from .io import read_calib
-from .label_maps import (IGNORE_INDEX, SEMANTICKITTI_CLASSES,
-                         SEMANTICKITTI_PALETTE)
+from projects.OccDepth.occdepth.datasets.io import read_calib
+from projects.OccDepth.occdepth.datasets.label_maps import (
+    IGNORE_INDEX, SEMANTICKITTI_CLASSES, SEMANTICKITTI_PALETTE)
+from projects.OccDepth.occdepth.datasets.seeding import SeededDatasetMixin
 
 KITTI_SPLITS: Dict[str, Tuple[str, ...]] = {
     'train': ('00', '01', '02', '03', '04', '05', '06', '07', '09', '10'),
@@ -51,7 +52,7 @@ def stereo_calibration(
 
 
 @DATASETS.register_module()
-class SemanticKittiSSCDataset(BaseDataset):
+class SemanticKittiSSCDataset(SeededDatasetMixin, BaseDataset):
     """SemanticKITTI SSC with the left/right colour images.
 
     ``data_root`` is the folder holding ``sequences/`` (``.../dataset`` in

@@ -2,14 +2,17 @@
 
 Everything here is plain numpy on uint8 / uint16 grids stored in C order
 ``(X, Y, Z)``. Training ids: 0 = empty, 1..254 = classes, 255 = ignored.
+:class:`EmptyLabelReporter` warns about grids that are ignored everywhere.
 """
-from typing import Dict, Optional, Sequence, Tuple
+import logging
+from typing import Dict, Optional, Sequence, Set, Tuple
 
 import numpy as np
+from mmengine.logging import print_log
 
-from .io import read_label, read_voxel_bits
-from .label_maps import (IGNORE_INDEX, SEMANTICKITTI_LEARNING_MAP,
-                         semantickitti_remap_lut)
+from projects.OccDepth.occdepth.datasets.io import read_label, read_voxel_bits
+from projects.OccDepth.occdepth.datasets.label_maps import (
+    IGNORE_INDEX, SEMANTICKITTI_LEARNING_MAP, semantickitti_remap_lut)
 
 # Ratio of empty + ignored voxels above which a block is not a class block
 # (MonoScene / OccDepth ``_downsample_label``).
@@ -165,3 +168,82 @@ def labels_at_scales(
         dict: ``'1_{factor}'`` -> uint8 grid, e.g. ``'1_1'``, ``'1_8'``.
     """
     return {f'1_{f}': downsample_labels(labels, f) for f in factors}
+
+
+def empty_kitti_reason(num_voxels: int, num_invalid: int,
+                       num_unknown: int) -> str:
+    """Why a SemanticKITTI frame has no voxel left after remapping.
+
+    Args:
+        num_voxels: Voxels of the grid.
+        num_invalid: Voxels flagged in the ``.invalid`` file.
+        num_unknown: Voxels whose raw id is absent from the learning map.
+    """
+    if num_invalid == num_voxels:
+        return f'all {num_voxels} voxels are flagged in the .invalid file'
+    if num_unknown == num_voxels:
+        return (f'all {num_voxels} voxels hold raw ids absent from the '
+                f'SemanticKITTI learning map')
+    return (f'of its {num_voxels} voxels, {num_invalid} are flagged in the '
+            f'.invalid file, {num_unknown} hold raw ids absent from the '
+            f'learning map and the others raw ids the benchmark ignores '
+            f'(outlier, other-structure, other-object)')
+
+
+class EmptyLabelReporter:
+    """Warn about label grids in which every voxel is ignored.
+
+    Such a frame gives the losses nothing to learn from; in a validation
+    split it adds nothing to the metric. Each file is reported the first
+    time this process loads it, with the reason and the running count of
+    such files. After ``max_listed`` files only the counts ``2 *
+    max_listed``, ``4 * max_listed``, ... are reported, so a broken sequence
+    of thousands of frames adds a handful of lines to a multi-day log.
+    Dataloader workers keep their own count (once per epoch unless the
+    workers persist).
+
+    Args:
+        max_listed: Number of files reported one by one.
+    """
+
+    def __init__(self, max_listed: int = 10) -> None:
+        if max_listed < 1:
+            raise ValueError(f'max_listed must be >= 1, got {max_listed}')
+        self.max_listed = max_listed
+        self.count = 0
+        self._next_report = 2 * max_listed
+        self._seen: Set[str] = set()
+
+    def check(self, labels: np.ndarray, path: str, reason) -> bool:
+        """Report ``path`` if ``labels`` holds no voxel other than 255.
+
+        Args:
+            labels: Training-id grid.
+            path: File the labels come from, named in the warning.
+            reason: Callable returning why the grid is empty; called only
+                for an empty grid.
+
+        Returns:
+            Whether the grid is empty.
+        """
+        if np.any(labels != IGNORE_INDEX):
+            return False
+        if path in self._seen:
+            return True
+        self._seen.add(path)
+        self.count += 1
+        if self.count > self.max_listed:
+            if self.count < self._next_report:
+                return True
+            self._next_report *= 2
+        tail = ''
+        if self.count == self.max_listed:
+            tail = (f'; further ones are reported at the counts '
+                    f'{2 * self.max_listed}, {4 * self.max_listed}, ...')
+        print_log(
+            f'{path}: no voxel to learn from ({reason()}); every voxel is '
+            f'ignored ({IGNORE_INDEX}). {self.count} such frame(s) so far in '
+            f'this process{tail}',
+            logger='current',
+            level=logging.WARNING)
+        return True

@@ -16,6 +16,11 @@ Rather than switching the safe loader off, the project
 Anything else in a file is still refused by torch. Checkpoints written by a
 plain mmengine process without this package keep the functions in their
 message hub and are refused with torch's own explanation.
+
+The project reads checkpoints with
+:func:`~projects.OccDepth.occdepth.engine.checkpointing.read_checkpoint`,
+which passes ``weights_only=True`` explicitly and turns a refusal into a
+one-line error naming the file and the refused type.
 """
 import collections
 import copyreg

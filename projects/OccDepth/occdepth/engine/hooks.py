@@ -1,10 +1,10 @@
 """Training hooks of OccDepth."""
-from collections.abc import MutableMapping
 from typing import Any, Dict, Optional, Sequence
 
 from mmdet3d.registry import HOOKS
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
+from torch import nn
 
 
 @HOOKS.register_module()
@@ -16,32 +16,29 @@ class LossWeightDecayHook(Hook):
     affinity loss by ``max(min_factor, 1 - iter / max_iters)``. Before every
     training iteration this hook sets
 
-    ``target[name] = base[name] * max(min_factor, 1 - runner.iter /
+    ``loss.loss_weight = base * max(min_factor, 1 - runner.iter /
     runner.max_iters)``
 
-    for each ``name`` in ``loss_names``, where ``target`` is the object at
-    the dotted attribute path ``weights_attr`` of the (unwrapped) model and
-    ``base`` the values it held when training started, i.e. the configured
-    weights. ``target`` may be a mapping (item access) or any object
-    (attribute access). The factor depends only on ``runner.iter``, so a
-    resumed run continues the schedule where it stopped; the reference
-    counts steps in the process and restarts at 1 after a resume. The
-    current weights are logged as ``<name>_weight``.
+    for the loss module of each name in ``loss_names`` (a sub-module name of
+    the unwrapped model, as in ``model.named_modules()``), where ``base`` is
+    its ``loss_weight`` when training started, i.e. the configured weight.
+    The factor depends only on ``runner.iter``, so a resumed run continues
+    the schedule where it stopped; the reference counts steps in the process
+    and restarts at 1 after a resume. The current weight of
+    ``occ_head.loss_sem_scal`` is logged as ``loss_sem_scal_weight``.
 
     The released OccDepth configs do not use the schedule; add the hook to
     ``custom_hooks`` to enable it.
 
     Args:
-        loss_names: Keys (or attribute names) of the weights to decay.
-        weights_attr: Dotted path from the model to the weight container.
+        loss_names: Names of the loss modules to decay.
         min_factor: Lower bound of the multiplier.
     """
 
     priority = 'NORMAL'
 
     def __init__(self,
-                 loss_names: Sequence[str] = ('sem_scal', ),
-                 weights_attr: str = 'occ_head.loss_weights',
+                 loss_names: Sequence[str] = ('occ_head.loss_sem_scal', ),
                  min_factor: float = 0.1) -> None:
         if isinstance(loss_names, str):
             loss_names = (loss_names, )
@@ -51,35 +48,24 @@ class LossWeightDecayHook(Hook):
             raise ValueError('LossWeightDecayHook: min_factor must lie in '
                              f'[0, 1], got {min_factor}')
         self.loss_names = tuple(loss_names)
-        self.weights_attr = weights_attr
         self.min_factor = float(min_factor)
         self.base_weights: Optional[Dict[str, float]] = None
 
-    def _target(self, runner: Any) -> Any:
-        """The weight container of the unwrapped model."""
-        obj = runner.model
-        if is_model_wrapper(obj):
-            obj = obj.module
-        path = 'model'
-        for part in self.weights_attr.split('.'):
-            if not hasattr(obj, part):
-                raise ValueError(
-                    f'LossWeightDecayHook: {path} has no attribute '
-                    f"'{part}' (weights_attr='{self.weights_attr}')")
-            obj = getattr(obj, part)
-            path = f'{path}.{part}'
-        return obj
-
-    def _get(self, target: Any, name: str) -> float:
-        """Current weight ``name`` of ``target``."""
-        if isinstance(target, MutableMapping):
-            if name in target:
-                return float(target[name])
-        elif hasattr(target, name):
-            return float(getattr(target, name))
-        raise ValueError(
-            f'LossWeightDecayHook: model.{self.weights_attr} has no weight '
-            f"'{name}'")
+    def _loss(self, runner: Any, name: str) -> nn.Module:
+        """The loss module ``name`` of the unwrapped model."""
+        model = runner.model
+        if is_model_wrapper(model):
+            model = model.module
+        try:
+            loss = model.get_submodule(name)
+        except AttributeError:
+            raise ValueError(f'LossWeightDecayHook: the model has no loss '
+                             f"module '{name}' (a loss that is not "
+                             'configured cannot be decayed)') from None
+        if not isinstance(getattr(loss, 'loss_weight', None), (int, float)):
+            raise ValueError(f"LossWeightDecayHook: model.{name} has no "
+                             'numeric loss_weight')
+        return loss
 
     def factor(self, cur_iter: int, max_iters: int) -> float:
         """Multiplier ``max(min_factor, 1 - cur_iter / max_iters)``."""
@@ -90,9 +76,8 @@ class LossWeightDecayHook(Hook):
 
     def before_train(self, runner: Any) -> None:
         """Record the configured weights."""
-        target = self._target(runner)
         self.base_weights = {
-            name: self._get(target, name)
+            name: float(self._loss(runner, name).loss_weight)
             for name in self.loss_names
         }
 
@@ -104,12 +89,9 @@ class LossWeightDecayHook(Hook):
         if self.base_weights is None:
             raise RuntimeError('LossWeightDecayHook: before_train() must run '
                                'before before_train_iter()')
-        target = self._target(runner)
         scale = self.factor(runner.iter, runner.max_iters)
         for name, base in self.base_weights.items():
             value = base * scale
-            if isinstance(target, MutableMapping):
-                target[name] = value
-            else:
-                setattr(target, name, value)
-            runner.message_hub.update_scalar(f'train/{name}_weight', value)
+            self._loss(runner, name).loss_weight = value
+            key = name.rsplit('.', 1)[-1]
+            runner.message_hub.update_scalar(f'train/{key}_weight', value)

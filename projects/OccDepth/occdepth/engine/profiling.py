@@ -11,8 +11,8 @@
   so activation checkpointing's recomputation counts towards the backward.
   The memory in use when a part returns is recorded too (the largest value
   of the step), which shows where the activations of a step accumulate.
-* :func:`synthetic_batch` makes packed stereo samples with a KITTI-like
-  calibration for any image size and grid; :func:`measure` times a step
+* :func:`synthetic_batch` makes packed stereo samples with the KITTI
+  example calibration for any image size and grid; :func:`measure` times a step
   after warm-up, with its peak memory and the load average around it.
 """
 import os
@@ -25,11 +25,12 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
 import torch
+from mmdet3d.structures import Det3DDataSample
 from torch import nn
 
-# KITTI odometry sequence 00 (image_2, 1241 x 376): focal, principal point
-# and the 0.54 m stereo baseline; the crop keeps the top-left 370 x 1220.
-KITTI_FOCAL, KITTI_CENTER, KITTI_BASELINE = 718.856, (607.19, 185.22), 0.54
+from projects.OccDepth.occdepth.datasets.kitti_calibration import \
+    kitti_example_calibration
+
 _STATUS = '/proc/self/status'
 _CLEAR_REFS = '/proc/self/clear_refs'
 _STATM = '/proc/self/statm'
@@ -268,19 +269,13 @@ def synthetic_batch(model,
                     img_hw: Sequence[int],
                     batch: int,
                     seed: int = 0) -> Dict:
-    """Packed stereo samples with a scaled KITTI rig and random targets."""
-    from mmdet3d.structures import Det3DDataSample
+    """Packed stereo samples with the KITTI example rig and random targets.
+
+    The rig is ``kitti_example_calibration`` scaled to ``img_hw``.
+    """
     rng = np.random.default_rng(seed)
     h, w = img_hw
-    scale = w / 1220
-    k = np.array([[KITTI_FOCAL * scale, 0, KITTI_CENTER[0] * scale],
-                  [0, KITTI_FOCAL * scale, KITTI_CENTER[1] * h / 370],
-                  [0, 0, 1]])
-    left = np.array(
-        [[0, -1, 0, 0], [0, 0, -1, -0.08], [1, 0, 0, -0.27], [0, 0, 0, 1]],
-        dtype=np.float64)
-    right = left.copy()
-    right[0, 3] -= KITTI_BASELINE
+    cam2img, lidar2cam = kitti_example_calibration(img_hw)
     grid = tuple(model.grid_size)
     coarse = tuple(max(n // 8, 1) for n in grid)
     imgs, samples = [], []
@@ -289,8 +284,8 @@ def synthetic_batch(model,
             torch.from_numpy(rng.integers(0, 256, (2, 3, h, w), np.uint8)))
         sample = Det3DDataSample(
             metainfo=dict(
-                cam2img=np.stack([k, k]),
-                lidar2cam=np.stack([left, right]),
+                cam2img=cam2img,
+                lidar2cam=lidar2cam,
                 ida_mat=np.eye(3),
                 img_shape=(h, w),
                 voxel_origin=model.voxel_origin,

@@ -11,7 +11,7 @@ from mmengine.logging import print_log
 
 from projects.OccDepth.occdepth.datasets.io import KITTI_GRID_SIZE
 from projects.OccDepth.occdepth.evaluation.submission import (
-    write_prediction_label, zip_submission)
+    prediction_path, write_prediction_label, zip_submission)
 
 
 @HOOKS.register_module()
@@ -23,7 +23,10 @@ class SSCSubmissionHook(Hook):
     (uint16 raw SemanticKITTI ids, see ``write_prediction_label`` in
     ``evaluation/submission.py``). After the test epoch the tree is zipped
     to ``{out_dir}/submission.zip`` with the directory entries the
-    benchmark requires. Any split works: on the validation sequence 08 the
+    benchmark requires. Sequence names and frame ids must be plain file
+    names and every written path must resolve inside ``out_dir`` (see
+    ``prediction_path``); symbolic links in the tree are refused by the
+    zipper. Any split works: on the validation sequence 08 the
     benchmark's ``evaluate_completion.py`` can score the folder.
     ``tools/test.py --submit-dir DIR`` adds this hook. For the hidden test
     split (no ground truth) run without a metric, e.g. ``--cfg-options
@@ -81,8 +84,13 @@ class SSCSubmissionHook(Hook):
                     f'scored locally but not submitted',
                     logger='current',
                     level=logging.WARNING)
-            path = osp.join(self.out_dir, 'sequences', str(meta['sequence']),
-                            'predictions', f"{meta['frame_id']}.label")
+            try:
+                path = prediction_path(self.out_dir, meta['sequence'],
+                                       meta['frame_id'])
+            except ValueError as exc:
+                raise ValueError(
+                    f'SSCSubmissionHook: test sample {meta["sequence"]!r}/'
+                    f'{meta["frame_id"]!r}: {exc}') from exc
             write_prediction_label(path, pred, grid_size=grid_size)
 
     def after_test_epoch(self, runner, metrics: Optional[dict] = None) -> None:

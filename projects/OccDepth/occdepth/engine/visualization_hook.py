@@ -9,9 +9,10 @@ from mmdet3d.registry import HOOKS
 from mmengine.hooks import Hook
 from PIL import Image
 
-from ..datasets.label_maps import SEMANTICKITTI_PALETTE
-from ..models.utils import geometry
-from ..visualization import render_comparison
+from projects.OccDepth.occdepth.datasets.label_maps import \
+    SEMANTICKITTI_PALETTE
+from projects.OccDepth.occdepth.models.utils import geometry
+from projects.OccDepth.occdepth.visualization import render_comparison
 
 
 @HOOKS.register_module()

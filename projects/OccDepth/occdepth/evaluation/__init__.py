@@ -1,6 +1,8 @@
-from .ssc_metric import SSCMetric, confusion_matrix, scores_from_confusion
-from .submission import (make_description, validate_submission,
-                         write_prediction_label, zip_submission)
+from projects.OccDepth.occdepth.evaluation.ssc_metric import (
+    SSCMetric, confusion_matrix, scores_from_confusion)
+from projects.OccDepth.occdepth.evaluation.submission import (
+    make_description, validate_submission, write_prediction_label,
+    zip_submission)
 
 __all__ = [
     'SSCMetric', 'confusion_matrix', 'scores_from_confusion',

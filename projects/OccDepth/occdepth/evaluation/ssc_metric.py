@@ -22,7 +22,9 @@ With ``C`` the summed matrix (rows = pred, cols = gt):
 * scene completion (occupied vs. empty): ``SC_IoU = sum(C[1:, 1:]) /
   (sum(C) - C[0, 0])``, ``SC_Precision = sum(C[1:, 1:]) / sum(C[1:, :])``,
   ``SC_Recall = sum(C[1:, 1:]) / sum(C[:, 1:])``. Where the benchmark would
-  divide 0 by 0 (no occupied voxel at all) the score is 0.
+  divide 0 by 0 (no occupied voxel at all) the score is 0. A split with
+  no evaluated voxel at all is refused with an error instead of reporting
+  zeros.
 
 :func:`scores_from_confusion` returns fractions in ``[0, 1]`` exactly as the
 benchmark's ``scores.txt``; :class:`SSCMetric` reports the same numbers as
@@ -261,11 +263,25 @@ class SSCMetric(BaseMetric):
 
         Returns:
             dict of percentages (see the class docstring).
+
+        Raises:
+            ValueError: if no voxel was evaluated (no frame, or every
+                ground-truth voxel of every frame is ``ignore_index``):
+                every score would be 0 / 0, not 0.
         """
         num_classes = self._resolve_num_classes()
         conf = np.zeros((num_classes, num_classes), dtype=np.int64)
         for part in results:
             conf += np.asarray(part, dtype=np.int64)
+        if conf.sum() == 0:
+            raise ValueError(
+                f'SSCMetric: nothing to evaluate: the ground truth of the '
+                f'{len(results)} evaluated frame(s) is ignore_index '
+                f'({self.ignore_index}) at every voxel, so no score can be '
+                f'computed. Either every voxel is flagged invalid or every '
+                f'raw label id is unknown to (or ignored by) the learning '
+                f'map; check the labels of this split (the label loader '
+                f'warns with each file and its counts).')
         scores = scores_from_confusion(conf)
         names = self.class_names(num_classes)
         metrics = dict(

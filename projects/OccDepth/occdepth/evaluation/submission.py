@@ -12,6 +12,12 @@ The benchmark (semantic-kitti-api, CodaLab) expects a zip holding
 and nothing else. :func:`validate_submission` runs the checks of the
 benchmark's ``validate_submission.py --task completion`` in the same order
 but reports every problem instead of stopping at the first one.
+
+Every file written or packed stays inside the folder the user gave: a
+sequence or frame name must be one plain path component (no ``..``, no
+separator, not absolute), written paths are resolved and checked, and
+symbolic links in the prediction tree are refused (their targets are never
+packed).
 """
 import os
 import os.path as osp
@@ -36,6 +42,56 @@ def _sequence_name(sequence: Union[str, int]) -> str:
     """Two-digit name of a sequence given as ``8``, ``'8'`` or ``'08'``."""
     name = str(sequence)
     return f'{int(name):02d}' if name.isdigit() else name
+
+
+def check_name(name: Union[str, int], what: str) -> str:
+    """Return ``name`` as a string after checking it is one plain path
+    component.
+
+    Args:
+        name: A sequence name or frame id.
+        what: What the name is, for the error message.
+
+    Raises:
+        ValueError: if the name is empty, ``.`` or ``..``, absolute, or holds
+            a path separator (``/`` or ``\\``) or a NUL byte.
+    """
+    text = str(name)
+    if (not text or text in ('.', '..') or osp.isabs(text)
+            or any(c in text for c in ('/', '\\', '\0'))):
+        raise ValueError(f'{what} {text!r} is not a plain file name: it must '
+                         f'not be empty, "." or "..", absolute, or hold a '
+                         f'path separator, since the output must stay inside '
+                         f'the folder given')
+    return text
+
+
+def contained_path(root: str, *parts: str) -> str:
+    """``root/parts...``, checked to resolve inside ``root``.
+
+    Symbolic links are resolved (``os.path.realpath``), so a link inside
+    ``root`` that points elsewhere is refused too.
+
+    Raises:
+        ValueError: naming the path and where it resolves to.
+    """
+    path = osp.join(root, *parts)
+    real_root = osp.realpath(root)
+    real = osp.realpath(path)
+    if osp.commonpath([real_root, real]) != real_root:
+        raise ValueError(f'{path} resolves to {real}, outside the output '
+                         f'folder {root} ({real_root})')
+    return path
+
+
+def prediction_path(out_dir: str, sequence: Union[str, int],
+                    frame_id: Union[str, int]) -> str:
+    """``out_dir/sequences/SEQ/predictions/FRAME.label``, kept inside
+    ``out_dir`` (see :func:`check_name` and :func:`contained_path`)."""
+    seq = check_name(sequence, 'sequence name')
+    frame = check_name(frame_id, 'frame id')
+    return contained_path(out_dir, 'sequences', seq, 'predictions',
+                          f'{frame}.label')
 
 
 def write_prediction_label(
@@ -100,17 +156,30 @@ def _dir_entry(name: str) -> zipfile.ZipInfo:
     return info
 
 
+def _refuse_link(path: str) -> None:
+    """Refuse a symbolic link: only files inside the tree are packed."""
+    if osp.islink(path):
+        raise ValueError(f'{path} is a symbolic link (to '
+                         f'{os.readlink(path)}); a submission packs only '
+                         f'regular files and folders, never a link\'s '
+                         f'target: replace the link with the file itself')
+
+
 def _collect_predictions(pred_root: str) -> List[Tuple[str, List[str]]]:
     """``(sequence, sorted .label names)`` under ``pred_root/sequences``."""
     seq_root = osp.join(pred_root, 'sequences')
+    _refuse_link(seq_root)
     if not osp.isdir(seq_root):
         raise FileNotFoundError(f'{seq_root}: folder not found; expected '
                                 f'sequences/NN/predictions/*.label under '
                                 f'{pred_root}')
     found, unexpected = [], []
     for seq in sorted(os.listdir(seq_root)):
+        check_name(seq, f'{seq_root}: sequence folder')
         seq_dir = osp.join(seq_root, seq)
         pred_dir = osp.join(seq_dir, 'predictions')
+        _refuse_link(seq_dir)
+        _refuse_link(pred_dir)
         if not osp.isdir(pred_dir):
             unexpected.append(seq_dir)
             continue
@@ -118,7 +187,9 @@ def _collect_predictions(pred_root: str) -> List[Tuple[str, List[str]]]:
         unexpected += [osp.join(seq_dir, e) for e in extra]
         labels = []
         for name in sorted(os.listdir(pred_dir)):
+            check_name(name, f'{pred_dir}: file')
             path = osp.join(pred_dir, name)
+            _refuse_link(path)
             if name.endswith('.label') and osp.isfile(path):
                 labels.append(name)
             else:
@@ -157,7 +228,10 @@ def zip_submission(pred_root: str,
     Raises:
         FileNotFoundError: if ``pred_root/sequences`` does not exist.
         ValueError: if ``zip_path`` does not end in ``.zip``, if no
-            ``.label`` file is found, or if the tree holds anything else.
+            ``.label`` file is found, if the tree holds anything else, or
+            if ``sequences/``, a sequence or ``predictions/`` folder or a
+            ``.label`` file is a symbolic link (refused, never followed:
+            the archive must hold the files of ``pred_root`` only).
     """
     if not zip_path.endswith('.zip'):
         raise ValueError(f'{zip_path}: the benchmark only accepts a file '
@@ -220,7 +294,9 @@ def validate_submission(
         FileNotFoundError: if ``zip_path`` or a sequence's ``voxels``
             folder of the dataset does not exist.
     """
-    sequences = [_sequence_name(s) for s in sequences]
+    sequences = [
+        check_name(_sequence_name(s), 'sequence name') for s in sequences
+    ]
     if not osp.isfile(zip_path):
         raise FileNotFoundError(f'{zip_path}: submission file not found')
     frames = {}

@@ -17,17 +17,63 @@ then holds both the real and the virtual camera.
 
 All camera geometry is computed here once per batch, on the model's device,
 from the ``cam2img``, ``lidar2cam`` and ``ida_mat`` metainfo of the samples.
+
+The scene geometry and the feature width are declared once, on this model,
+and handed to the parts that need them before they are built (as mmdet
+detectors hand ``train_cfg`` / ``test_cfg`` to their heads): the output grid
+``grid_size`` of ``voxel_size`` voxels at ``voxel_origin``; the projected grid
+of Stereo-SFA and OAD, ``project_scale`` times coarser (paper Sec. 3.2; the
+3D UNet upsamples it back); the width ``feature_channels`` of the 2D features
+and of the 3D volume. A part's config may restate one of these values only
+with the same value.
 """
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+import math
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from mmdet3d.registry import MODELS
 from mmengine.model import BaseModel
 from torch import Tensor
 
-from .utils import geometry
+from projects.OccDepth.occdepth.models.utils import geometry
 
 ForwardResults = Union[Dict[str, Tensor], List, Tuple[Tensor, ...]]
+# {argument of a part: (value, the OccDepth setting it comes from)}
+HandedDown = Dict[str, Tuple[Any, str]]
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal values; floats within rounding, sequences element-wise."""
+    if isinstance(b, (tuple, list)):
+        return (isinstance(a, (tuple, list)) and len(a) == len(b)
+                and all(_same(x, y) for x, y in zip(a, b)))
+    if isinstance(b, float) and isinstance(a, (int, float)):
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+    return a == b
+
+
+def _hand_down(part: str, cfg: Dict, values: HandedDown) -> Dict:
+    """``cfg`` of the part ``part`` with the model-level ``values`` set.
+
+    Args:
+        part: Name of the part (for the error message).
+        cfg: The part's config; not modified.
+        values: ``{argument: (value, the OccDepth setting it comes from)}``.
+
+    Returns:
+        dict: A copy of ``cfg`` with every argument of ``values`` set.
+
+    Raises:
+        ValueError: if ``cfg`` sets one of the arguments to another value.
+    """
+    cfg = dict(cfg)
+    for key, (value, source) in values.items():
+        if key in cfg and not _same(cfg[key], value):
+            raise ValueError(
+                f'OccDepth: {part}.{key} = {cfg[key]!r} contradicts the '
+                f'model\'s {source} = {value!r}; set it once, on the model')
+        cfg[key] = value
+    return cfg
 
 
 @MODELS.register_module()
@@ -43,6 +89,13 @@ class OccDepth(BaseModel):
         grid_size: Output grid ``(X, Y, Z)``.
         voxel_size: Output voxel edge in metres.
         voxel_origin: Voxel-frame coordinates of the grid's min corner.
+        project_scale: Output / projected grid ratio: Stereo-SFA and OAD
+            work on ``grid_size / project_scale`` voxels of
+            ``voxel_size * project_scale`` metres (2 for KITTI, 1 for NYU).
+        feature_channels: Width ``C`` of the backbone's output features,
+            the lifted volume and the 3D UNet's input.
+        num_views: Image views of a sample (2 for stereo, 1 for a
+            monocular or an RGB-D input); ``virtual_stereo`` adds one.
         depth_scale: Factor applied with the OAD voxel weight (the reference
             multiplies by 100 so that a uniform 1/D distribution is ~1).
         data_preprocessor: Config of ``SSCDataPreprocessor``.
@@ -58,21 +111,64 @@ class OccDepth(BaseModel):
                  grid_size: Sequence[int] = (256, 256, 32),
                  voxel_size: float = 0.2,
                  voxel_origin: Sequence[float] = (0.0, -25.6, -2.0),
+                 project_scale: int = 2,
+                 feature_channels: int = 64,
+                 num_views: int = 2,
                  depth_scale: float = 100.0,
                  data_preprocessor: Optional[Dict] = None,
                  init_cfg: Optional[Dict] = None) -> None:
         super().__init__(
             data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        self.backbone = MODELS.build(backbone)
-        self.view_transformer = MODELS.build(view_transformer)
-        self.depth_head = MODELS.build(depth_head) if depth_head else None
+        if len(grid_size) != 3 or any(
+                int(n) % project_scale for n in grid_size):
+            raise ValueError(f'OccDepth: grid_size {tuple(grid_size)} must '
+                             f'be 3 sizes divisible by project_scale '
+                             f'{project_scale}')
+        if num_views < 1:
+            raise ValueError(f'OccDepth: num_views must be at least 1, got '
+                             f'{num_views}')
+        self.grid_size = tuple(int(n) for n in grid_size)
+        self.voxel_size = float(voxel_size)
+        self.voxel_origin = tuple(float(x) for x in voxel_origin)
+        self.project_scale = int(project_scale)
+        self.feature_channels = int(feature_channels)
+        self.num_views = int(num_views)
+        self.depth_scale = depth_scale
+
+        # what the parts get: argument -> (value, the setting it comes from)
+        feature = (self.feature_channels, 'feature_channels')
+        projected = dict(
+            grid_size=(tuple(n // self.project_scale for n in self.grid_size),
+                       'grid_size / project_scale'),
+            voxel_size=(self.voxel_size * self.project_scale,
+                        'voxel_size * project_scale'),
+            voxel_origin=(self.voxel_origin, 'voxel_origin'))
+        lifted = dict(projected)
+        # Stereo-SFA's concat fusion is the only one with weights: a 1x1x1
+        # convolution from V * C to C channels (paper Table 4a "Concat").
+        if view_transformer.get('fusion') == 'concat':
+            lifted.update(
+                in_channels=feature,
+                num_views=(self.num_views + int(bool(virtual_stereo)),
+                           'num_views (+ 1 with virtual_stereo)'))
+        self.backbone = MODELS.build(
+            _hand_down('backbone', backbone, dict(out_channels=feature)))
+        self.view_transformer = MODELS.build(
+            _hand_down('view_transformer', view_transformer, lifted))
+        self.depth_head = None
+        if depth_head:
+            self.depth_head = MODELS.build(
+                _hand_down('depth_head', depth_head,
+                           dict(projected, in_channels=feature)))
         self.virtual_stereo = (
             MODELS.build(virtual_stereo) if virtual_stereo else None)
-        self.occ_head = MODELS.build(occ_head)
-        self.grid_size = tuple(grid_size)
-        self.voxel_size = float(voxel_size)
-        self.voxel_origin = tuple(voxel_origin)
-        self.depth_scale = depth_scale
+        self.occ_head = MODELS.build(
+            _hand_down(
+                'occ_head', occ_head,
+                dict(
+                    in_channels=feature,
+                    grid_size=projected['grid_size'],
+                    project_scale=(self.project_scale, 'project_scale'))))
         # frustum cells of the last camera set-ups (int16, 2 * V * N bytes)
         self.frustum_cache = geometry.CameraCache(8)
 
@@ -173,6 +269,10 @@ class OccDepth(BaseModel):
         """Images -> 3D head outputs (and the OAD depth distribution)."""
         img_hw = imgs.shape[-2:]
         num_views = imgs.shape[1]
+        if num_views != self.num_views:
+            raise ValueError(f'OccDepth: the model takes {self.num_views} '
+                             f'image view(s) per sample (num_views), the '
+                             f'batch has {num_views}')
         if self.virtual_stereo is not None:
             num_views += 1
         geo = self.camera_geometry(data_samples, num_views)

@@ -26,35 +26,19 @@ Rendering is an orthographic (oblique) view with a z-buffer:
 
 A 256x256x32 SemanticKITTI scene renders at 480x640 in about 0.1 s on one
 CPU core (about 1 s for a worst case of random 30 % occupancy).
-:func:`save_ply` writes the surface faces as a coloured mesh for interactive
-viewers (MeshLab, Open3D, Blender, CloudCompare).
+:func:`~.comparison.render_comparison` puts renders side by side and
+:func:`~.ply.save_ply` writes the surface faces as a coloured mesh.
 """
-import os
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
 from projects.OccDepth.occdepth.datasets.label_maps import (
     IGNORE_INDEX, SEMANTICKITTI_PALETTE)
-
-NYU_CLASSES = ('empty', 'ceiling', 'floor', 'wall', 'window', 'chair', 'bed',
-               'sofa', 'table', 'tvs', 'furniture', 'objects')
-
-NYU_PALETTE = (
-    (0, 0, 0),  # empty (not drawn)
-    (120, 200, 220),  # ceiling
-    (150, 110, 70),  # floor
-    (215, 205, 180),  # wall
-    (90, 160, 255),  # window
-    (240, 140, 30),  # chair
-    (160, 80, 200),  # bed
-    (220, 50, 60),  # sofa
-    (60, 170, 70),  # table
-    (30, 60, 140),  # tvs
-    (180, 170, 40),  # furniture
-    (250, 120, 180),  # objects
-)
+from projects.OccDepth.occdepth.visualization.voxel_surface import (
+    Vec3, as_label_grid, drawn_voxels, exposed_faces, face_edges,
+    palette_array, vec3)
 
 # Colour of voxels outside the camera view: blended this much towards grey.
 _OUT_OF_VIEW_FADE = 0.6
@@ -77,63 +61,6 @@ _FRUSTUM_EDGES = (
     (3, 4),
     (4, 1),
 )
-
-Vec3 = Union[float, Sequence[float]]
-
-
-def _as_grid(grid: np.ndarray, name: str = 'grid') -> np.ndarray:
-    """Validate an integer ``(X, Y, Z)`` label grid."""
-    grid = np.asarray(grid)
-    if grid.ndim != 3:
-        raise ValueError(f'{name} must be a 3D (X, Y, Z) label grid, got '
-                         f'shape {grid.shape}')
-    if not np.issubdtype(grid.dtype, np.integer):
-        raise ValueError(f'{name} must hold integer labels, got {grid.dtype}')
-    return grid
-
-
-def _occupied(grid: np.ndarray, palette: np.ndarray,
-              ignore_index: int) -> np.ndarray:
-    """Mask of drawn voxels; labels must index the palette."""
-    occ = (grid > 0) & (grid != ignore_index)
-    if occ.any():
-        top = int(grid[occ].max())
-        if top >= len(palette) or int(grid[occ].min()) < 0:
-            raise ValueError(f'grid holds label {top} but the palette has '
-                             f'only {len(palette)} colours')
-    return occ
-
-
-def _exposed(occ: np.ndarray, axis: int, sign: int) -> np.ndarray:
-    """Occupied voxels whose neighbour along ``sign * axis`` is empty."""
-    neighbour = np.zeros_like(occ)
-    src = [slice(None)] * 3
-    dst = [slice(None)] * 3
-    if sign > 0:
-        src[axis], dst[axis] = slice(1, None), slice(None, -1)
-    else:
-        src[axis], dst[axis] = slice(None, -1), slice(1, None)
-    neighbour[tuple(dst)] = occ[tuple(src)]
-    return occ & ~neighbour
-
-
-def _face_edges(axis: int) -> Tuple[int, int]:
-    """The two in-plane axes of a face, cyclic so ``e1 x e2 = +axis``."""
-    return (axis + 1) % 3, (axis + 2) % 3
-
-
-def _palette(palette: Sequence[Sequence[int]]) -> np.ndarray:
-    """Palette as an ``(N, 3)`` float array."""
-    pal = np.asarray(palette, dtype=np.float64)
-    if pal.ndim != 2 or pal.shape[1] != 3:
-        raise ValueError(f'palette must be (N, 3) RGB, got {pal.shape}')
-    return pal
-
-
-def _vec3(value: Vec3) -> np.ndarray:
-    """Broadcast a scalar or 3-sequence to a float ``(3,)`` array."""
-    vec = np.broadcast_to(np.asarray(value, dtype=np.float64), (3, ))
-    return vec.copy()
 
 
 class _View:
@@ -287,14 +214,14 @@ def render_voxels(grid: np.ndarray,
     Returns:
         ``(height, width, 3)`` uint8 RGB image.
     """
-    grid = _as_grid(grid)
-    pal = _palette(palette)
+    grid = as_label_grid(grid)
+    pal = palette_array(palette)
     if image is not None and camera_frustum is None:
         raise ValueError('render_voxels: image is drawn on the camera '
                          'frustum; pass camera_frustum as well')
     perm = _cyclic_perm(up_axis)
-    vsize = _vec3(voxel_size)[list(perm)]
-    org = _vec3(origin)[list(perm)]
+    vsize = vec3(voxel_size)[list(perm)]
+    org = vec3(origin)[list(perm)]
     shape_in = grid.shape
     grid = grid.transpose(perm)
     if fov_mask is not None:
@@ -311,7 +238,7 @@ def render_voxels(grid: np.ndarray,
                              f'{frustum.shape}')
         frustum = frustum[:, list(perm)]
 
-    occ = _occupied(grid, pal, ignore_index)
+    occ = drawn_voxels(grid, pal, ignore_index)
     box = np.array([[i, j, k] for i in (0, 1) for j in (0, 1) for k in (0, 1)],
                    dtype=np.float64)
     box = org + box * np.asarray(grid.shape) * vsize
@@ -331,7 +258,7 @@ def render_voxels(grid: np.ndarray,
                 shade = 1.0 if sign > 0 else 0.45
             else:
                 shade = 0.55 + 0.35 * min(facing / horizontal, 1.0)
-            idx = np.stack(np.nonzero(_exposed(occ, axis, sign)), axis=1)
+            idx = np.stack(np.nonzero(exposed_faces(occ, axis, sign)), axis=1)
             if len(idx) == 0:
                 continue
             colours = pal[grid[tuple(idx.T)]] * shade
@@ -344,7 +271,7 @@ def render_voxels(grid: np.ndarray,
             if sign > 0:
                 corner[:, axis] += 1
             anchors = org + corner * vsize
-            ax1, ax2 = _face_edges(axis)
+            ax1, ax2 = face_edges(axis)
             edge1, edge2 = np.zeros(3), np.zeros(3)
             edge1[ax1], edge2[ax2] = vsize[ax1], vsize[ax2]
             _rasterise(view, anchors, edge1, edge2, colours, samples)
@@ -423,169 +350,3 @@ def _draw_frustum(canvas: np.ndarray, zbuf: np.ndarray, view: _View,
     for mask, colour in ((~visible, (170, 170, 170)), (visible, (20, 20, 20))):
         for du, dv in ((0, 0), (1, 0), (0, 1)):
             canvas[uv[mask, 1] + dv, uv[mask, 0] + du] = colour
-
-
-def _titled(panel: np.ndarray, title: str, strip: int,
-            background: Tuple[int, int, int]) -> np.ndarray:
-    """Put a title strip above a panel."""
-    height, width = panel.shape[:2]
-    out = Image.new('RGB', (width, height + strip), background)
-    out.paste(Image.fromarray(panel), (0, strip))
-    draw = ImageDraw.Draw(out)
-    font = ImageFont.load_default()
-    box = draw.textbbox((0, 0), title, font=font)
-    x = max(0, (width - (box[2] - box[0])) // 2)
-    y = max(0, (strip - (box[3] - box[1])) // 2 - box[1])
-    draw.text((x, y), title, fill=(0, 0, 0), font=font)
-    return np.asarray(out)
-
-
-def render_comparison(pred: np.ndarray,
-                      gt: np.ndarray,
-                      image: Optional[np.ndarray] = None,
-                      palette: Sequence[Sequence[int]] = SEMANTICKITTI_PALETTE,
-                      voxel_size: Vec3 = 0.2,
-                      origin: Vec3 = (0.0, -25.6, -2.0),
-                      titles: Sequence[str] = ('Input', 'Prediction',
-                                               'Ground truth'),
-                      size: Tuple[int, int] = (360, 480),
-                      background: Tuple[int, int, int] = (255, 255, 255),
-                      **render_kwargs) -> np.ndarray:
-    """Input image, prediction and ground truth side by side with titles.
-
-    Both grids use the same fitted view, so voxels line up between panels.
-    Defaults are SemanticKITTI's (palette, 0.2 m voxels, grid origin).
-
-    Args:
-        pred: ``(X, Y, Z)`` predicted labels.
-        gt: ``(X, Y, Z)`` ground-truth labels (``ignore_index`` not drawn).
-        image: Optional ``(H, W, 3)`` uint8 input image, scaled to fit a
-            panel; without it only the two grids are shown.
-        palette: RGB colour per label.
-        voxel_size: Edge length(s) in metres.
-        origin: Voxel-frame position of the grid's minimum corner.
-        titles: Titles of the image, prediction and ground-truth panels.
-        size: ``(height, width)`` of each panel without its title.
-        background: Background RGB.
-        **render_kwargs: Passed to :func:`render_voxels` (``fov_mask``,
-            ``camera_frustum``, ``azimuth``, ``elevation``, ...).
-
-    Returns:
-        ``(height + title, n_panels * width, 3)`` uint8 RGB image.
-    """
-    pred, gt = _as_grid(pred, 'pred'), _as_grid(gt, 'gt')
-    if pred.shape != gt.shape:
-        raise ValueError(f'pred shape {pred.shape} differs from gt shape '
-                         f'{gt.shape}')
-    if len(titles) != 3:
-        raise ValueError(f'titles must name 3 panels, got {len(titles)}')
-    height, width = size
-    strip = 24
-    panels = []
-    if image is not None:
-        image = np.asarray(image)
-        if image.ndim != 3 or image.shape[2] != 3:
-            raise ValueError(f'image must be (H, W, 3), got {image.shape}')
-        scale = min(width / image.shape[1], height / image.shape[0])
-        new_w = max(1, int(round(image.shape[1] * scale)))
-        new_h = max(1, int(round(image.shape[0] * scale)))
-        small = Image.fromarray(image.astype(np.uint8)).resize(
-            (new_w, new_h), Image.Resampling.BILINEAR)
-        frame = Image.new('RGB', (width, height), background)
-        frame.paste(small, ((width - new_w) // 2, (height - new_h) // 2))
-        panels.append(_titled(np.asarray(frame), titles[0], strip, background))
-    for grid, title in ((pred, titles[1]), (gt, titles[2])):
-        rendered = render_voxels(
-            grid,
-            palette,
-            voxel_size,
-            origin,
-            size=size,
-            background=background,
-            **render_kwargs)
-        panels.append(_titled(rendered, title, strip, background))
-    return np.concatenate(panels, axis=1)
-
-
-def save_ply(path: str,
-             grid: np.ndarray,
-             palette: Sequence[Sequence[int]] = SEMANTICKITTI_PALETTE,
-             voxel_size: Vec3 = 1.0,
-             origin: Vec3 = 0.0,
-             ignore_index: int = IGNORE_INDEX,
-             binary: bool = True) -> Tuple[int, int]:
-    """Write the surface of the labelled voxels as a coloured PLY mesh.
-
-    Every face between a drawn voxel and an empty voxel (or the grid border)
-    becomes a quad with outward winding and four vertices of its voxel's
-    colour (vertices are not shared, so colours stay flat per face).
-
-    Args:
-        path: Output ``.ply`` file; its folder must exist.
-        grid: ``(X, Y, Z)`` integer labels (0 and ``ignore_index`` skipped).
-        palette: RGB colour per label.
-        voxel_size: Edge length(s) in metres.
-        origin: Voxel-frame position of the grid's minimum corner.
-        ignore_index: Label that is skipped.
-        binary: Binary little-endian if True, ASCII otherwise.
-
-    Returns:
-        ``(number of vertices, number of faces)``.
-    """
-    grid = _as_grid(grid)
-    pal = _palette(palette)
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(f'save_ply: folder {folder} of {path} does '
-                                'not exist')
-    vsize = _vec3(voxel_size)
-    org = _vec3(origin)
-    occ = _occupied(grid, pal, ignore_index)
-    verts, cols = [], []
-    for axis in range(3):
-        ax1, ax2 = _face_edges(axis)
-        step1, step2 = np.zeros(3), np.zeros(3)
-        step1[ax1], step2[ax2] = 1, 1
-        for sign in (1, -1):
-            idx = np.stack(np.nonzero(_exposed(occ, axis, sign)), axis=1)
-            corner = idx.astype(np.float64)
-            if sign > 0:
-                corner[:, axis] += 1
-                quad = (0 * step1, step1, step1 + step2, step2)
-            else:
-                quad = (0 * step1, step2, step1 + step2, step1)
-            corners = corner[:, None, :] + np.stack(quad)[None]
-            verts.append(org + corners.reshape(-1, 3) * vsize)
-            colour = pal[grid[tuple(idx.T)]].astype(np.uint8)
-            cols.append(np.repeat(colour, 4, axis=0))
-    vertices = np.concatenate(verts).astype(np.float32)
-    colours = np.concatenate(cols)
-    num_v, num_f = len(vertices), len(vertices) // 4
-    header = '\n'.join([
-        'ply', f"format {'binary_little_endian' if binary else 'ascii'} 1.0",
-        'comment OccDepth voxel surface', f'element vertex {num_v}',
-        'property float x', 'property float y', 'property float z',
-        'property uchar red', 'property uchar green', 'property uchar blue',
-        f'element face {num_f}', 'property list uchar int vertex_indices',
-        'end_header'
-    ]) + '\n'
-    faces = np.arange(num_v, dtype=np.int32).reshape(num_f, 4)
-    with open(path, 'wb') as f:
-        f.write(header.encode('ascii'))
-        if binary:
-            vdata = np.empty(
-                num_v, dtype=[('xyz', '<f4', (3, )), ('rgb', 'u1', (3, ))])
-            vdata['xyz'], vdata['rgb'] = vertices, colours
-            fdata = np.empty(num_f, dtype=[('n', 'u1'), ('idx', '<i4', (4, ))])
-            fdata['n'], fdata['idx'] = 4, faces
-            f.write(vdata.tobytes())
-            f.write(fdata.tobytes())
-        else:
-            rows = np.concatenate([vertices, colours], axis=1).tolist()
-            lines = [
-                '{:.6g} {:.6g} {:.6g} {:.0f} {:.0f} {:.0f}'.format(*row)
-                for row in rows
-            ]
-            lines += ['4 ' + ' '.join(map(str, q)) for q in faces.tolist()]
-            f.write(('\n'.join(lines) + '\n').encode('ascii'))
-    return num_v, num_f

@@ -1,8 +1,10 @@
 """2D augmentations of the stereo SSC pipeline.
 
-Randomness comes from numpy's global RNG, like mmcv's transforms, so that
-``mmengine``'s seeding (``randomness=dict(seed=...)``) makes runs
-repeatable.
+Randomness comes from numpy's global RNG, like mmcv's transforms. In
+training, ``SeededSampler`` and the datasets' ``SeededDatasetMixin``
+(``datasets/seeding.py``) seed it for every sample from ``(seed, epoch,
+index)``, so the draws do not depend on the data-loader workers and a
+resumed run repeats them exactly.
 """
 from typing import List, Optional, Sequence, Tuple
 

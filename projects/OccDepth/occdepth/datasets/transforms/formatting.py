@@ -10,8 +10,7 @@ from mmdet3d.structures import Det3DDataSample
 DEFAULT_META_KEYS = ('cam2img', 'lidar2cam', 'ida_mat', 'flip', 'img_shape',
                      'ori_shape', 'voxel_origin', 'voxel_size', 'grid_size',
                      'sequence', 'frame_id', 'sample_idx')
-DEFAULT_DATA_KEYS = ('gt_occ', 'gt_occ_1_2', 'gt_occ_1_8', 'gt_occ_crp',
-                     'gt_depth')
+DEFAULT_DATA_KEYS = ('gt_occ', 'gt_occ_crp', 'gt_depth')
 
 
 @TRANSFORMS.register_module()

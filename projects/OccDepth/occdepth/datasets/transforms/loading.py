@@ -7,25 +7,16 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 from mmdet3d.registry import TRANSFORMS
 from mmengine.logging import print_log
-from PIL import Image
 
-from projects.OccDepth.occdepth.datasets.io import read_depth_png
+from projects.OccDepth.occdepth.datasets.io import (read_depth_png,
+                                                    read_rgb_image,
+                                                    read_voxel_bits)
 from projects.OccDepth.occdepth.datasets.voxel_labels import (
-    downsample_labels, read_kitti_labels)
+    EmptyLabelReporter, downsample_labels, empty_kitti_reason,
+    read_kitti_labels)
 
 # Top-left crop (H, W) of the OccDepth / MonoScene KITTI images.
 KITTI_CROP = (370, 1220)
-
-
-def _read_rgb(path: str) -> np.ndarray:
-    """Read an image file as an HWC uint8 RGB array."""
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f'image file not found: {path}')
-    try:
-        with Image.open(path) as img:
-            return np.asarray(img.convert('RGB'))
-    except (OSError, ValueError) as exc:
-        raise ValueError(f'{path}: cannot read image: {exc}') from exc
 
 
 def _check_crop_size(
@@ -46,6 +37,30 @@ def _check_crop(path: str, shape: Tuple[int, int], crop_size: Tuple[int, int],
                          f'smaller than the crop size {tuple(crop_size)}')
 
 
+def check_depth_size(path: str, shape: Tuple[int, int], results: dict,
+                     loader: str) -> None:
+    """Refuse a depth map (never cropped) unlike the sample's images.
+
+    Args:
+        path: The depth file, named in the error.
+        shape: ``(H, W)`` of the depth map as read.
+        results: The sample; ``ori_shape`` (image files) and ``img_shape``
+            (images as loaded) are compared when present.
+        loader: Name of the calling transform, for the message.
+    """
+    shape = tuple(shape)
+    ori_shape = results.get('ori_shape')
+    if ori_shape is not None and shape != tuple(ori_shape):
+        raise ValueError(f'{path}: depth map of size (H, W) = {shape} '
+                         f'differs from the image size {tuple(ori_shape)}')
+    img_shape = results.get('img_shape')
+    if img_shape is not None and shape != tuple(img_shape):
+        raise ValueError(f'{path}: depth map of size (H, W) = {shape} '
+                         f'differs from the image size {tuple(img_shape)} '
+                         f'after cropping; {loader} does not crop, load the '
+                         f'images with crop_size=None')
+
+
 @TRANSFORMS.register_module()
 class LoadStereoImages(BaseTransform):
     """Load every view of a sample and crop them to a common size.
@@ -59,7 +74,8 @@ class LoadStereoImages(BaseTransform):
 
     Added Keys:
 
-    - imgs (list[np.ndarray]): HWC uint8 RGB images.
+    - imgs (list[np.ndarray]): HWC uint8 RGB images; files of another mode
+      (16-bit, grayscale, RGBA, palette) are refused.
     - img_shape (tuple[int, int]): ``(H, W)`` after cropping.
     - ori_shape (tuple[int, int]): ``(H, W)`` of the files.
     - num_views (int)
@@ -78,7 +94,7 @@ class LoadStereoImages(BaseTransform):
         if not paths:
             raise ValueError('img_paths is empty: a sample needs at least '
                              'one view')
-        imgs = [_read_rgb(p) for p in paths]
+        imgs = [read_rgb_image(p) for p in paths]
         ori_shape = imgs[0].shape[:2]
         for path, img in zip(paths[1:], imgs[1:]):
             if img.shape[:2] != ori_shape:
@@ -102,12 +118,14 @@ class LoadStereoImages(BaseTransform):
 
 @TRANSFORMS.register_module()
 class LoadSSCLabels(BaseTransform):
-    """Load the semantic voxel target and its downsampled versions.
+    """Load the semantic voxel target and its context-prior version.
 
     Reads the create_data cache (``{label_cache_prefix}_1_{f}.npy``) when
     the dataset gives a prefix, otherwise the raw ``.label`` / ``.invalid``
     files, remapped to training ids (invalid voxels -> 255). Samples without
-    a label (test split) pass through unchanged.
+    a label (test split) pass through unchanged. A frame whose voxels are
+    all ignored (255) is reported by :class:`EmptyLabelReporter` (file,
+    reason and running count) and still loaded.
 
     Required Keys:
 
@@ -119,29 +137,22 @@ class LoadSSCLabels(BaseTransform):
     Added Keys:
 
     - gt_occ (np.ndarray): uint8 ``grid_size`` labels.
-    - gt_occ_1_{f} (np.ndarray): uint8 labels pooled by ``f`` for every
-      ``f`` in ``downsample_factors``.
-    - gt_occ_crp (np.ndarray): the labels at the context-prior (CRP)
-      resolution, ``gt_occ_1_{crp_factor}``, when ``crp_factor`` is set.
+    - gt_occ_crp (np.ndarray): uint8 labels pooled by ``crp_factor``, the
+      context-prior (CRP) resolution (``{label_cache_prefix}_1_{f}.npy``
+      when cached), when ``crp_factor`` is set.
 
     Args:
-        downsample_factors: Downsampling factors of the extra targets.
-        crp_factor: The factor among ``downsample_factors`` whose labels
-            feed the CRP relation loss (8 for the KITTI network), or None.
+        crp_factor: Downsampling factor of the labels that feed the CRP
+            relation loss (8 for the KITTI network), or None for no CRP
+            target.
     """
 
-    def __init__(self,
-                 downsample_factors: Sequence[int] = (8, ),
-                 crp_factor: Optional[int] = 8) -> None:
-        factors = tuple(int(f) for f in downsample_factors)
-        if any(f < 2 for f in factors):
-            raise ValueError(f'downsample factors must be >= 2, got '
-                             f'{tuple(downsample_factors)}')
-        if crp_factor is not None and crp_factor not in factors:
-            raise ValueError(f'crp_factor {crp_factor} must be one of the '
-                             f'downsample_factors {factors}')
-        self.downsample_factors = factors
-        self.crp_factor = crp_factor
+    def __init__(self, crp_factor: Optional[int] = 8) -> None:
+        if crp_factor is not None and int(crp_factor) < 2:
+            raise ValueError(f'crp_factor must be >= 2 or None, got '
+                             f'{crp_factor}')
+        self.crp_factor = None if crp_factor is None else int(crp_factor)
+        self.empty_reporter = EmptyLabelReporter()
 
     @staticmethod
     def _load_cached(path: str, shape: Sequence[int]) -> np.ndarray:
@@ -154,7 +165,7 @@ class LoadSSCLabels(BaseTransform):
         return labels
 
     def transform(self, results: dict) -> dict:
-        """Attach ``gt_occ`` and the pooled targets to ``results``."""
+        """Attach ``gt_occ`` and ``gt_occ_crp`` to ``results``."""
         label_path = results.get('label_path')
         if label_path is None:
             return results
@@ -168,9 +179,12 @@ class LoadSSCLabels(BaseTransform):
                     f'tools/create_data.py kitti for this sequence or drop '
                     f'label_cache_root')
             labels = self._load_cached(path, grid_size)
+            self.empty_reporter.check(labels, path,
+                                      lambda: 'the label file holds only 255')
         else:
-            labels, num_unknown = read_kitti_labels(
-                label_path, results.get('invalid_path'), grid_size)
+            invalid_path = results.get('invalid_path')
+            labels, num_unknown = read_kitti_labels(label_path, invalid_path,
+                                                    grid_size)
             if num_unknown:
                 print_log(
                     f'{label_path}: {num_unknown} voxels hold raw ids '
@@ -178,22 +192,27 @@ class LoadSSCLabels(BaseTransform):
                     f'are ignored (255)',
                     logger='current',
                     level=logging.WARNING)
+
+            def reason() -> str:
+                num_invalid = 0 if invalid_path is None else int(
+                    read_voxel_bits(invalid_path, grid_size).sum())
+                return empty_kitti_reason(labels.size, num_invalid,
+                                          num_unknown)
+
+            self.empty_reporter.check(labels, label_path, reason)
         results['gt_occ'] = labels
-        for f in self.downsample_factors:
+        f = self.crp_factor
+        if f is not None:
             path = f'{prefix}_1_{f}.npy' if prefix is not None else None
             if path is not None and os.path.isfile(path):
-                results[f'gt_occ_1_{f}'] = self._load_cached(
+                results['gt_occ_crp'] = self._load_cached(
                     path, [n // f for n in grid_size])
             else:
-                results[f'gt_occ_1_{f}'] = downsample_labels(labels, f)
-        if self.crp_factor is not None:
-            results['gt_occ_crp'] = results[f'gt_occ_1_{self.crp_factor}']
+                results['gt_occ_crp'] = downsample_labels(labels, f)
         return results
 
     def __repr__(self) -> str:
-        return (f'{self.__class__.__name__}('
-                f'downsample_factors={self.downsample_factors}, '
-                f'crp_factor={self.crp_factor})')
+        return f'{self.__class__.__name__}(crp_factor={self.crp_factor})'
 
 
 @TRANSFORMS.register_module()
@@ -203,8 +222,11 @@ class LoadStereoDepth(BaseTransform):
     Required Keys:
 
     - depth_path (str)
-    - img_shape (tuple[int, int], optional): when present (after
-      :class:`LoadStereoImages`), the cropped depth map must have this size.
+    - ori_shape (tuple[int, int], optional): when present (after
+      :class:`LoadStereoImages`), the depth map must have this size before
+      cropping.
+    - img_shape (tuple[int, int], optional): when present, the cropped
+      depth map must have this size.
 
     Added Keys:
 
@@ -229,6 +251,13 @@ class LoadStereoDepth(BaseTransform):
         if not os.path.isfile(path):
             raise FileNotFoundError(f'depth file not found: {path}')
         depth = read_depth_png(path)
+        # Compare with the image file's size before cropping: a larger map
+        # would otherwise be cropped to fit and silently misaligned.
+        ori_shape = results.get('ori_shape')
+        if ori_shape is not None and depth.shape != tuple(ori_shape):
+            raise ValueError(f'{path}: depth map of size (H, W) = '
+                             f'{depth.shape} differs from the image size '
+                             f'{tuple(ori_shape)} (both before cropping)')
         if self.crop_size is not None:
             h, w = self.crop_size
             _check_crop(path, depth.shape, self.crop_size, 'depth map')

@@ -14,6 +14,9 @@ from projects.OccDepth.occdepth.datasets.nyu_io import (read_nyu_depth,
                                                         read_nyu_labels)
 from projects.OccDepth.occdepth.datasets.nyuv2 import (nyu_targets,
                                                        output_factor)
+from projects.OccDepth.occdepth.datasets.transforms.loading import \
+    check_depth_size
+from projects.OccDepth.occdepth.datasets.voxel_labels import EmptyLabelReporter
 
 
 @TRANSFORMS.register_module()
@@ -23,7 +26,9 @@ class LoadNYULabels(BaseTransform):
     Reads ``{label_cache_prefix}_1_{f}.npy`` written by
     ``tools/create_data.py nyu`` when the dataset gives a prefix, otherwise
     decodes the ``.bin`` (37 -> 12 classes, 255 kept) and majority-pools it.
-    Both targets are pooled from the full 240 x 144 x 240 grid.
+    Both targets are pooled from the full 240 x 144 x 240 grid. A frame
+    whose output grid is ignored (255) everywhere is reported by
+    :class:`EmptyLabelReporter` and still loaded.
 
     Required Keys:
 
@@ -50,6 +55,7 @@ class LoadNYULabels(BaseTransform):
             raise ValueError(f'crp_factor must be a positive integer or '
                              f'None, got {crp_factor}')
         self.crp_factor = None if crp_factor is None else int(crp_factor)
+        self.empty_reporter = EmptyLabelReporter()
 
     @staticmethod
     def _load_cached(path: str, shape: Tuple[int, ...]) -> np.ndarray:
@@ -78,14 +84,20 @@ class LoadNYULabels(BaseTransform):
             shapes.append(tuple(n // self.crp_factor for n in grid))
         prefix = results.get('label_cache_prefix')
         if prefix is not None:
+            source = f'{prefix}_1_{factors[0]}.npy'
             targets = [
                 self._load_cached(f'{prefix}_1_{f}.npy', shape)
                 for f, shape in zip(factors, shapes)
             ]
         else:
-            _, _, labels = read_nyu_labels(results['bin_path'])
+            source = results['bin_path']
+            _, _, labels = read_nyu_labels(source)
             pooled = nyu_targets(labels, factors)
             targets = [pooled[f'1_{f}'] for f in factors]
+        self.empty_reporter.check(
+            targets[0], source,
+            lambda: f'every voxel of the {grid} target is 255 (not '
+            f'labelled)')
         results['gt_occ'] = targets[0]
         if self.crp_factor is not None:
             results['gt_occ_crp'] = targets[1]
@@ -104,8 +116,9 @@ class LoadNYUDepth(BaseTransform):
     Required Keys:
 
     - depth_path (str)
-    - img_shape (tuple[int, int], optional): when present the depth map must
-      have this size.
+    - ori_shape, img_shape (tuple[int, int], optional): when present
+      (after ``LoadStereoImages``), the depth map must have these sizes
+      (it is not cropped).
 
     Added Keys:
 
@@ -131,11 +144,7 @@ class LoadNYUDepth(BaseTransform):
         """Read, check and clip the depth PNG."""
         path = results['depth_path']
         depth = read_nyu_depth(path, self.bit_rotation)
-        img_shape = results.get('img_shape')
-        if img_shape is not None and depth.shape != tuple(img_shape):
-            raise ValueError(f'{path}: depth map of size (H, W) = '
-                             f'{depth.shape} differs from the image size '
-                             f'{tuple(img_shape)}')
+        check_depth_size(path, depth.shape, results, 'LoadNYUDepth')
         results['gt_depth'] = np.clip(depth, 0.0, self.max_depth)
         return results
 

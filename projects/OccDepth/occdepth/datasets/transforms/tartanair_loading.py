@@ -7,6 +7,8 @@ from mmdet3d.registry import TRANSFORMS
 
 from projects.OccDepth.occdepth.datasets.tartanair import (
     read_tartanair_depth, valid_depth_mask)
+from projects.OccDepth.occdepth.datasets.transforms.loading import \
+    check_depth_size
 
 
 @TRANSFORMS.register_module()
@@ -20,8 +22,9 @@ class LoadTartanAirDepth(BaseTransform):
     Required Keys:
 
     - depth_path (str): ``depth_left/{frame}_left_depth.npy``.
-    - img_shape (tuple[int, int], optional): when present (after
-      ``LoadStereoImages``), the depth map must have this size.
+    - ori_shape, img_shape (tuple[int, int], optional): when present
+      (after ``LoadStereoImages``), the depth map must have these sizes
+      (it is not cropped).
 
     Added Keys:
 
@@ -45,11 +48,7 @@ class LoadTartanAirDepth(BaseTransform):
                 f'sample {results.get("sequence")}/{results.get("frame_id")}'
                 f' has no depth_path')
         depth = read_tartanair_depth(path)
-        img_shape = results.get('img_shape')
-        if img_shape is not None and depth.shape != tuple(img_shape):
-            raise ValueError(f'{path}: depth map of size (H, W) = '
-                             f'{depth.shape} differs from the image size '
-                             f'{tuple(img_shape)}')
+        check_depth_size(path, depth.shape, results, 'LoadTartanAirDepth')
         valid = valid_depth_mask(depth, self.max_depth)
         results['gt_depth'] = np.where(valid, depth, 0).astype(
             np.float32, copy=False)

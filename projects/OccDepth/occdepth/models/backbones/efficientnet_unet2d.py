@@ -18,7 +18,8 @@ from mmengine.model import BaseModule
 from mmengine.runner.checkpoint import CheckpointLoader
 from torch import Tensor, nn
 
-from ..utils.activation_checkpoint import checkpoint_module
+from projects.OccDepth.occdepth.models.utils.activation_checkpoint import \
+    checkpoint_module
 
 ARCHS = ('b0', 'b1', 'b2', 'b3', 'b4', 'b5', 'b6', 'b7')
 SCALES = (1, 2, 4, 8, 16)

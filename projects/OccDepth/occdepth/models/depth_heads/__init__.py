@@ -1,3 +1,4 @@
-from .oad_depth_head import OADepthHead
+from projects.OccDepth.occdepth.models.depth_heads.oad_depth_head import \
+    OADepthHead
 
 __all__ = ['OADepthHead']

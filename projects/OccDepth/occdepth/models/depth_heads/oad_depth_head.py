@@ -14,7 +14,6 @@ from mmdet3d.registry import MODELS
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
-from projects.OccDepth.occdepth.models.losses.depth_loss import depth_bce_loss
 from projects.OccDepth.occdepth.models.utils import geometry
 
 TARGET_BINNINGS = ('same', 'uniform')
@@ -113,7 +112,8 @@ class OADepthHead(BaseModule):
             code (reference Sec. 13.1).
         grid_convention: ``'aligned'`` (pixel-centre sampling, default) or
             ``'released'`` (the authors' normalisation, for their weights).
-        loss_weight: Weight of the distillation loss.
+        loss_depth: Config of the distillation loss (``DepthBCELoss``, paper
+            Eq. 6) with its ``loss_weight``.
         init_cfg: mmengine initialisation config.
     """
 
@@ -128,7 +128,7 @@ class OADepthHead(BaseModule):
                  feature_stride: int = 8,
                  target_binning: str = 'same',
                  grid_convention: str = 'aligned',
-                 loss_weight: float = 1.0,
+                 loss_depth: dict = dict(type='DepthBCELoss', loss_weight=1.0),
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if discretization not in geometry.DEPTH_DISCRETIZATIONS:
@@ -159,7 +159,6 @@ class OADepthHead(BaseModule):
         self.feature_stride = int(feature_stride)
         self.target_binning = target_binning
         self.grid_convention = grid_convention
-        self.loss_weight = loss_weight
         self.grid_size = tuple(int(n) for n in grid_size)
 
         self.reduce_conv = nn.Sequential(
@@ -174,6 +173,7 @@ class OADepthHead(BaseModule):
             'voxel_centers',
             geometry.voxel_centers(self.grid_size, voxel_size, voxel_origin),
             persistent=False)
+        self.loss_depth = MODELS.build(loss_depth)
 
     def depth_logits(self, feat: Tensor, cam2img: Tensor) -> Tensor:
         """Depth logits ``(N, D, h, w)`` of ``(N, C, h, w)`` features."""
@@ -339,5 +339,4 @@ class OADepthHead(BaseModule):
                              f'samples, depth_prob has {b}')
         target = self.depth_targets(gt_depth, (h, w))
         prob = depth_prob[:, 0].permute(0, 2, 3, 1).reshape(-1, d)
-        loss = depth_bce_loss(prob, target.reshape(-1))
-        return dict(loss_depth=loss * self.loss_weight)
+        return dict(loss_depth=self.loss_depth(prob, target.reshape(-1)))

@@ -5,7 +5,8 @@ paper Eq. 6.
 """
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from mmdet3d.registry import MODELS
+from torch import Tensor, nn
 
 
 def depth_bce_loss(depth_prob: Tensor, target_bin: Tensor) -> Tensor:
@@ -36,3 +37,20 @@ def depth_bce_loss(depth_prob: Tensor, target_bin: Tensor) -> Tensor:
         onehot = F.one_hot(target_bin.clamp(min=0), num_bins).to(prob.dtype)
         bce = F.binary_cross_entropy(prob, onehot, reduction='none').sum(1)
         return (bce * fg).sum() / fg.sum().clamp(min=1)
+
+
+@MODELS.register_module()
+class DepthBCELoss(nn.Module):
+    """:func:`depth_bce_loss` times ``loss_weight`` (paper Eq. 6).
+
+    Args:
+        loss_weight: Multiplier of the loss.
+    """
+
+    def __init__(self, loss_weight: float = 1.0) -> None:
+        super().__init__()
+        self.loss_weight = loss_weight
+
+    def forward(self, depth_prob: Tensor, target_bin: Tensor) -> Tensor:
+        """Weighted loss of ``(N, D)`` probabilities and ``(N,)`` bins."""
+        return depth_bce_loss(depth_prob, target_bin) * self.loss_weight

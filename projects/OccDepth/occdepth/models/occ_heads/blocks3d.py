@@ -51,8 +51,11 @@ class Bottleneck3D(nn.Module):
     middle and first spatial axis. With ``stride > 1`` each of them strides
     its own axis, and the skip tensors are pooled to match by
     ``downsample2`` (middle axis) and ``downsample3``/``downsample4`` (first
-    axis). These three skip branches are built for every stride, as in the
-    reference, so that the state-dict keys are the same.
+    axis). These three skip branches exist only with ``stride > 1``. The
+    authors' ``Bottleneck3D`` (DDR.py) builds them at stride 1 too, where
+    they never run; ``models/utils/convert_reference.py`` drops those
+    tensors of its checkpoints. Unused parameters would also make DDP search
+    the autograd graph on every step (``find_unused_parameters=True``).
 
     Args:
         inplanes: Input channels.
@@ -117,12 +120,13 @@ class Bottleneck3D(nn.Module):
             planes, planes * expansion, kernel_size=1, bias=False)
         self.bn5 = nn.BatchNorm3d(planes * expansion, momentum=bn_momentum)
         self.relu = nn.ReLU()
-        self.downsample2 = _avgpool_conv_bn((1, stride, 1), planes, planes,
-                                            bn_momentum)
-        self.downsample3 = _avgpool_conv_bn((stride, 1, 1), planes, planes,
-                                            bn_momentum)
-        self.downsample4 = _avgpool_conv_bn((stride, 1, 1), planes, planes,
-                                            bn_momentum)
+        if stride != 1:
+            self.downsample2 = _avgpool_conv_bn((1, stride, 1), planes, planes,
+                                                bn_momentum)
+            self.downsample3 = _avgpool_conv_bn((stride, 1, 1), planes, planes,
+                                                bn_momentum)
+            self.downsample4 = _avgpool_conv_bn((stride, 1, 1), planes, planes,
+                                                bn_momentum)
         self.downsample = downsample
 
     def forward(self, x: Tensor) -> Tensor:

@@ -4,7 +4,8 @@ from typing import Sequence, Tuple
 import torch
 from torch import Tensor, nn
 
-from .blocks3d import ASPP3D, Process
+from projects.OccDepth.occdepth.models.occ_heads.blocks3d import (ASPP3D,
+                                                                  Process)
 
 
 class CPMegaVoxels(nn.Module):

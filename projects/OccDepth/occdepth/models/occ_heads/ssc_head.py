@@ -7,13 +7,15 @@ from mmdet3d.registry import MODELS
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
-from ..losses import ssc_losses
-from ..utils.activation_checkpoint import checkpoint_module
-from .blocks3d import (Downsample, Process, SegmentationHead,
-                       SegmentationHeadCascade, Upsample)
-from .context_prior import CPMegaVoxels
+from projects.OccDepth.occdepth.models.occ_heads.blocks3d import (
+    Downsample, Process, SegmentationHead, SegmentationHeadCascade, Upsample)
+from projects.OccDepth.occdepth.models.occ_heads.context_prior import \
+    CPMegaVoxels
+from projects.OccDepth.occdepth.models.utils.activation_checkpoint import \
+    checkpoint_module
 
-LOSS_NAMES = ('ce', 'sem_scal', 'geo_scal', 'frustum', 'relation', 'occ')
+LOSS_NAMES = ('loss_ce', 'loss_sem_scal', 'loss_geo_scal', 'loss_frustum',
+              'loss_relation', 'loss_occ')
 VARIANTS = ('kitti', 'nyu')
 
 
@@ -51,15 +53,19 @@ class SSCHead(BaseModule):
         n_relations: CRP relations (4, or 2 for the binary variant).
         decoupled: Use the decoupled occupancy -> semantics head and return
             ``occ_logits``; otherwise a plain segmentation head.
-        class_weights: Weights of the semantic cross-entropy (``None``:
-            uniform).
-        occ_class_weights: Empty / occupied weights of the occupancy
-            cross-entropy (``None``: uniform).
-        frustum_size: Image cells per side of the frustum proportion loss.
-        loss_weights: Multiplier of each loss term; a term whose key is
-            absent or whose weight is 0 is not computed. Keys: ``ce``,
-            ``sem_scal``, ``geo_scal``, ``frustum``, ``relation``, ``occ``.
-            ``None`` means all six with weight 1.
+        loss_ce: Semantic cross-entropy on ``ssc_logits``
+            (``SSCCrossEntropyLoss``, its ``class_weight`` one per class).
+        loss_sem_scal: Semantic scene-class affinity loss (``SemScalLoss``).
+        loss_geo_scal: Geometric scene-class affinity loss (``GeoScalLoss``).
+        loss_frustum: Frustum proportion loss (``FrustumProportionLoss``);
+            its ``frustum_size`` sets the image cells of the frustums.
+        loss_relation: CRP relation loss (``ContextRelationLoss``); needs
+            ``context_prior``.
+        loss_occ: Empty / occupied cross-entropy on ``occ_logits``
+            (``OccupancyLoss``, two class weights); needs ``decoupled``.
+            Each loss is a config of a registered loss module with its
+            ``loss_weight``, or ``None`` (the default): not computed. A loss
+            that cannot run with this head is an error.
         bn_momentum: Momentum of the UNet's BatchNorm3d layers.
         with_cp: Gradient checkpointing of the UNet stages and the head
             (saves memory, costs a second forward of each stage; BatchNorm
@@ -84,10 +90,12 @@ class SSCHead(BaseModule):
                  context_prior: bool = True,
                  n_relations: int = 4,
                  decoupled: bool = True,
-                 class_weights: Optional[Sequence[float]] = None,
-                 occ_class_weights: Optional[Sequence[float]] = None,
-                 frustum_size: int = 8,
-                 loss_weights: Optional[Dict[str, float]] = None,
+                 loss_ce: Optional[dict] = None,
+                 loss_sem_scal: Optional[dict] = None,
+                 loss_geo_scal: Optional[dict] = None,
+                 loss_frustum: Optional[dict] = None,
+                 loss_relation: Optional[dict] = None,
+                 loss_occ: Optional[dict] = None,
                  bn_momentum: float = 0.1,
                  with_cp: bool = False,
                  channels_last: bool = False,
@@ -106,29 +114,21 @@ class SSCHead(BaseModule):
             raise ValueError('SSCHead: the nyu variant predicts at the input '
                              f'resolution, project_scale must be 1, got '
                              f'{project_scale}')
-        if loss_weights is None:
-            loss_weights = {name: 1.0 for name in LOSS_NAMES}
-        unknown = set(loss_weights) - set(LOSS_NAMES)
-        if unknown:
-            raise ValueError(f'SSCHead: unknown loss_weights keys '
-                             f'{sorted(unknown)}, expected among {LOSS_NAMES}')
+        if loss_occ is not None and not decoupled:
+            raise ValueError('SSCHead: loss_occ is configured but the plain '
+                             'head (decoupled=False) predicts no occupancy; '
+                             'set loss_occ=None')
+        if loss_relation is not None and not context_prior:
+            raise ValueError('SSCHead: loss_relation is configured but the '
+                             'head has no context prior (context_prior='
+                             'False); set loss_relation=None')
         self.variant = variant
         self.num_classes = num_classes
         self.context_prior = context_prior
         self.n_relations = n_relations
         self.decoupled = decoupled
-        self.frustum_size = frustum_size
-        self.loss_weights = dict(loss_weights)
         self.with_cp = with_cp
         self.channels_last = channels_last
-        self.register_buffer(
-            'class_weights',
-            self._weights(class_weights, num_classes),
-            persistent=False)
-        self.register_buffer(
-            'occ_class_weights',
-            self._weights(occ_class_weights, 2),
-            persistent=False)
 
         feat = in_channels
         self.process_l1 = nn.Sequential(
@@ -158,22 +158,30 @@ class SSCHead(BaseModule):
             crp_size = [math.ceil(s / 4) for s in grid_size]
             self.CP_mega_voxels = CPMegaVoxels(
                 feat * 4, crp_size, n_relations, bn_momentum=bn_momentum)
+        self._build_losses(
+            dict(
+                loss_ce=loss_ce,
+                loss_sem_scal=loss_sem_scal,
+                loss_geo_scal=loss_geo_scal,
+                loss_frustum=loss_frustum,
+                loss_relation=loss_relation,
+                loss_occ=loss_occ))
+
+    def _build_losses(self, cfgs: Dict[str, Optional[dict]]) -> None:
+        """Build every configured loss as the attribute of its name."""
+        for name, cfg in cfgs.items():
+            setattr(self, name, MODELS.build(cfg) if cfg is not None else None)
+        for name, num in (('loss_ce', self.num_classes), ('loss_occ', 2)):
+            weight = getattr(getattr(self, name), 'class_weight', None)
+            if weight is not None and weight.shape != (num, ):
+                raise ValueError(f'SSCHead: {name} has class_weight of shape '
+                                 f'{tuple(weight.shape)}, expected {num} '
+                                 'class weights')
 
     def _output_resolution_stages(self) -> List[nn.Module]:
         if self.variant == 'kitti':
             return [self.up_l1_lfull, self.ssc_head]
         return [self.ssc_head]
-
-    @staticmethod
-    def _weights(weights: Optional[Sequence[float]],
-                 num: int) -> Optional[Tensor]:
-        if weights is None:
-            return None
-        weights = torch.as_tensor(weights, dtype=torch.float32)
-        if weights.shape != (num, ):
-            raise ValueError(f'SSCHead: expected {num} class weights, got '
-                             f'shape {tuple(weights.shape)}')
-        return weights
 
     def _run(self, module: nn.Module, x: Tensor) -> Any:
         if self.with_cp and self.training and torch.is_grad_enabled():
@@ -212,18 +220,22 @@ class SSCHead(BaseModule):
             outputs['ssc_logits'] = self._run(self.ssc_head, x)
         return {name: out.contiguous() for name, out in outputs.items()}
 
-    def _weight(self, name: str) -> float:
-        return float(self.loss_weights.get(name, 0.0))
-
     @property
     def uses_frustum_cells(self) -> bool:
         """Whether :meth:`loss` computes the frustum proportion loss."""
-        return self._weight('frustum') != 0
+        return self.loss_frustum is not None
+
+    @property
+    def frustum_size(self) -> Optional[int]:
+        """Image cells per side of the frustum loss (``None``: no loss)."""
+        if self.loss_frustum is None:
+            return None
+        return self.loss_frustum.frustum_size
 
     @property
     def uses_relation_targets(self) -> bool:
         """Whether :meth:`loss` needs the 1:8 labels (relation loss)."""
-        return self.context_prior and self._weight('relation') != 0
+        return self.loss_relation is not None
 
     def loss(self,
              outputs: Dict[str, Tensor],
@@ -255,43 +267,32 @@ class SSCHead(BaseModule):
             raise ValueError(f'SSCHead.loss: gt_occ of shape '
                              f'{tuple(gt_occ.shape)} for ssc_logits of shape '
                              f'{tuple(logits.shape)}')
-        target = gt_occ.long()
-        losses = {}
-        if self._weight('ce'):
-            losses['loss_ce'] = self._weight('ce') * ssc_losses.ce_ssc_loss(
-                logits, target, self.class_weights)
-        # one softmax shared by the losses that read probabilities
-        prob = None
-        if any(self._weight(n) for n in ('sem_scal', 'geo_scal', 'frustum')):
-            prob = logits.softmax(dim=1)
-        if self._weight('sem_scal'):
-            losses['loss_sem_scal'] = self._weight(
-                'sem_scal') * ssc_losses.sem_scal_loss(
-                    logits, target, prob=prob)
-        if self._weight('geo_scal'):
-            losses['loss_geo_scal'] = self._weight(
-                'geo_scal') * ssc_losses.geo_scal_loss(
-                    logits, target, prob=prob)
-        if self._weight('frustum') and frustum_cells is None:
+        if self.uses_frustum_cells and frustum_cells is None:
             raise ValueError('SSCHead.loss: the frustum proportion loss is '
                              'configured but no frustum_cells were given')
         if self.uses_relation_targets and gt_occ_crp is None:
             raise ValueError('SSCHead.loss: the relation loss is configured '
                              'but the samples carry no gt_occ_crp (add the '
                              'labels at the CRP resolution to the pipeline)')
-        if self._weight('frustum'):
-            losses['loss_frustum'] = self._weight(
-                'frustum'
-            ) * ssc_losses.frustum_proportion_loss(
-                logits, target, frustum_cells, self.frustum_size**2, prob=prob)
-        if self.uses_relation_targets:
-            rel_targets = ssc_losses.compute_relation_targets(
-                gt_occ_crp, self.n_relations)
-            losses['loss_relation'] = self._weight(
-                'relation') * ssc_losses.relation_loss(
-                    outputs['relation_logits'], rel_targets)
-        if self._weight('occ') and 'occ_logits' in outputs:
-            losses['loss_occ'] = self._weight(
-                'occ') * ssc_losses.occupancy_loss(
-                    outputs['occ_logits'], target, self.occ_class_weights)
+        target = gt_occ.long()
+        losses = {}
+        if self.loss_ce is not None:
+            losses['loss_ce'] = self.loss_ce(logits, target)
+        # one softmax shared by the losses that read probabilities
+        prob_losses = (self.loss_sem_scal, self.loss_geo_scal,
+                       self.loss_frustum)
+        if any(loss is not None for loss in prob_losses):
+            prob = logits.softmax(dim=1)
+        if self.loss_sem_scal is not None:
+            losses['loss_sem_scal'] = self.loss_sem_scal(prob, target)
+        if self.loss_geo_scal is not None:
+            losses['loss_geo_scal'] = self.loss_geo_scal(prob, target)
+        if self.loss_frustum is not None:
+            losses['loss_frustum'] = self.loss_frustum(prob, target,
+                                                       frustum_cells)
+        if self.loss_relation is not None:
+            losses['loss_relation'] = self.loss_relation(
+                outputs['relation_logits'], gt_occ_crp)
+        if self.loss_occ is not None:
+            losses['loss_occ'] = self.loss_occ(outputs['occ_logits'], target)
         return losses

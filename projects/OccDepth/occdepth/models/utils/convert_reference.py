@@ -17,12 +17,16 @@ The released checkpoints are PyTorch Lightning 1.4.9 ``.ckpt`` files whose
 Reference tensors that the model does not need are dropped with a reason:
 the OAD grid buffers (``voxel_size``, ``voxel_coord``, ``voxel_num``: the head
 recomputes its grid from the config), the encoder head BN ``bn2`` (the UNet
-taps the head conv before it) and the decoder's ``resize_output_1_16`` (the
-reference computes the 1/16 map but never uses it). Every other key without
-a counterpart is reported as unmapped.
+taps the head conv before it), the decoder's ``resize_output_1_16`` (the
+reference computes the 1/16 map but never uses it) and the ``downsample2``,
+``downsample3``, ``downsample4`` skip branches of the stride-1 DDR
+bottlenecks (DDR.py ``Bottleneck3D`` builds them at every stride but runs
+them only when striding; :class:`Bottleneck3D` builds them only then). Every
+other key without a counterpart is reported as unmapped.
 """
 import os
 import pickle
+import re
 from collections import OrderedDict
 from typing import Any, Dict, List, Mapping, NamedTuple, Tuple
 
@@ -30,8 +34,8 @@ import torch
 from efficientnet_pytorch import EfficientNet
 from torch import Tensor
 
-from ..backbones.efficientnet_unet2d import (ARCHS, UNUSED_ENCODER_KEYS,
-                                             convert_reference_unet2d)
+from projects.OccDepth.occdepth.models.backbones.efficientnet_unet2d import (
+    ARCHS, UNUSED_ENCODER_KEYS, convert_reference_unet2d)
 
 NYU_3D_NAMES = {
     'process_1_4': 'process_l1',
@@ -51,12 +55,17 @@ _PREFIX_OAD = 'flosp_depth.'
 _PREFIX_DEPTH_NET = 'flosp_depth.depth_net.0.'
 _ENCODER_HEAD_BN = 'net_rgb.encoder.original_model.bn2.'
 _UNUSED_OUT_CONV = 'backbone.out_convs.1_16.'
+# The skip branches of a bottleneck inside a ``Process`` chain
+# (``<chain>.main.<i>.downsample2.*``), all of stride 1; the strided
+# bottleneck of a ``Downsample`` sits at ``<stage>.main.downsample2.*``.
+_STRIDE1_DDR_SKIP = re.compile(r'^occ_head\..*\.main\.\d+\.downsample[234]\.')
 
 DROP_REASONS = {
     'oad_buffer': 'OAD grid buffer, recomputed from the config',
     'encoder_bn2': 'encoder head BN, not run by the UNet (it taps the head '
     'conv before this BN)',
     'out_conv_1_16': 'the reference computes the 1/16 map but never uses it',
+    'ddr_stride1_skip': 'skip of a stride-1 DDR bottleneck, never run',
 }
 
 
@@ -120,6 +129,9 @@ def convert_reference_state(state: Mapping[str, Tensor],
         new = ''
         if key.startswith(_PREFIX_3D):
             new = _map_3d(key)
+            if _STRIDE1_DDR_SKIP.match(new):
+                dropped[key] = DROP_REASONS['ddr_stride1_skip']
+                continue
         elif key.startswith(_ENCODER_HEAD_BN):
             dropped[key] = DROP_REASONS['encoder_bn2']
             continue

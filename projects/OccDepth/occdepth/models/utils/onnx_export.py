@@ -19,6 +19,9 @@ import torch
 from mmdet3d.structures import Det3DDataSample
 from torch import Tensor, nn
 
+from projects.OccDepth.occdepth.datasets.kitti_calibration import \
+    kitti_example_calibration
+
 INPUT_NAMES = ('imgs', 'cam2img', 'lidar2cam')
 OUTPUT_NAMES = ('ssc_logits', )
 MIN_OPSET = 20
@@ -79,33 +82,14 @@ class OccDepthExportWrapper(nn.Module):
         return self.model._forward({'imgs': imgs}, samples)
 
 
-def kitti_example_calibration(
-        img_hw: Sequence[int],
-        num_views: int = 2) -> Tuple[np.ndarray, np.ndarray]:
-    """A KITTI stereo calibration (sequence 08) scaled to ``img_hw``.
-
-    Returns:
-        tuple: ``cam2img`` ``(V, 3, 3)`` and ``lidar2cam`` ``(V, 4, 4)``
-        float64, view 0 = left camera.
-    """
-    # Imported here: the datasets package imports models.utils (geometry).
-    from projects.OccDepth.occdepth.datasets.semantickitti import \
-        stereo_calibration
-    from projects.OccDepth.occdepth.datasets.synthetic_kitti import kitti_calib
-
-    if num_views not in (1, 2):
-        raise ValueError(f'kitti_example_calibration: KITTI has 1 or 2 '
-                         f'colour views, got num_views={num_views}')
-    cam2img, lidar2cam = stereo_calibration(
-        kitti_calib('08', image_size=tuple(img_hw)))
-    return cam2img[:num_views], lidar2cam[:num_views]
-
-
 def example_inputs(img_hw: Sequence[int],
                    num_views: int = 2,
                    batch_size: int = 1,
                    seed: int = 0) -> Tuple[Tensor, Tensor, Tensor]:
-    """Random images and the KITTI example calibration for the wrapper."""
+    """Random images and the KITTI example calibration for the wrapper.
+
+    The calibration is ``kitti_calibration.kitti_example_calibration``.
+    """
     gen = torch.Generator().manual_seed(seed)
     imgs = torch.rand(batch_size, num_views, 3, *img_hw, generator=gen) * 255
     cam2img, lidar2cam = kitti_example_calibration(img_hw, num_views)

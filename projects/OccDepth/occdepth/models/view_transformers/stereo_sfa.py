@@ -11,8 +11,7 @@ computed once per camera set-up and cached (:class:`geometry.CameraCache`).
 Features are gathered as rows ``(N, C)`` of channels-last tables with one
 ``index_select`` per view and scale; every per-voxel reduction then runs
 over contiguous channels. The stereo cosine fusion, the configuration of the
-paper, is one autograd function that processes the voxels in chunks and
-recomputes its rows in the backward pass instead of storing them.
+paper, runs as the fused op :func:`ops.stereo_cosine_fusion`.
 """
 import math
 from typing import Dict, List, Optional, Sequence, Tuple, Union
@@ -22,8 +21,8 @@ import torch.nn.functional as F
 from mmdet3d.registry import MODELS
 from mmengine.model import BaseModule
 from torch import Tensor, nn
-from torch.autograd.function import once_differentiable
 
+from projects.OccDepth.occdepth.models.ops import stereo_cosine_fusion
 from projects.OccDepth.occdepth.models.utils import geometry
 
 FUSIONS = ('cosine', 'mean', 'concat')
@@ -31,98 +30,8 @@ FUSIONS = ('cosine', 'mean', 'concat')
 # |pixel| bound applied before the cast to int64, so that points next to the
 # camera plane cannot overflow into a valid pixel index.
 _MAX_PIXEL = 1e9
-# Voxels per chunk of the fused stereo cosine function (rows of C floats).
-_CHUNK = 16384
 _EPS = 1e-8  # eps of F.cosine_similarity
 _HALF = (torch.float16, torch.bfloat16)
-
-
-def _row_table(feat: Tensor) -> Tensor:
-    """``(V, C, h, w)`` -> ``(V * h * w + 1, C)`` rows; the last is zero."""
-    v, c, h, w = feat.shape
-    table = feat.new_empty(v * h * w + 1, c)
-    table[:-1].view(v, h, w, c).copy_(feat.permute(0, 2, 3, 1))
-    table[-1] = 0
-    return table
-
-
-def _chunks(n: int) -> List[slice]:
-    return [slice(i, min(i + _CHUNK, n)) for i in range(0, n, _CHUNK)]
-
-
-class _StereoCosine(torch.autograd.Function):
-    """Two-view cosine fusion summed over scales, as rows ``(B, N, C)``.
-
-    ``out = w * (f_0 + f_1) / 2`` with ``w = cos(f_0, f_1)`` where both
-    views see the voxel and ``w = 1`` elsewhere (an unseen view reads the
-    zero row). ``cos`` is ``f_0 . f_1 / (max(|f_0|, eps) max(|f_1|, eps))``,
-    the value of ``F.cosine_similarity``; its gradient is exact wherever
-    ``|f| > eps``.
-    """
-
-    @staticmethod
-    def forward(ctx, indices: list, both: list, *feats: Tensor) -> Tensor:
-        b, _, c = feats[0].shape[:3]
-        n = both[0].shape[0]
-        out = feats[0].new_zeros(b, n, c)
-        tables = []
-        for i in range(b):
-            tables.append([_row_table(feat[i]) for feat in feats])
-            for table, index in zip(tables[i], indices[i]):
-                for sl in _chunks(n):
-                    r0 = table.index_select(0, index[0, sl])
-                    r1 = table.index_select(0, index[1, sl])
-                    cos = _cosine(r0, r1)[0]
-                    half = torch.where(both[i][sl], cos, 1.0) * 0.5
-                    out[i, sl].addcmul_(r0.add_(r1), half)
-        ctx.tables, ctx.indices, ctx.both = tables, indices, both
-        ctx.shapes = [tuple(f.shape) for f in feats]
-        return out
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad: Tensor) -> Tuple[Optional[Tensor], ...]:
-        grad = grad.contiguous()
-        b, n, c = grad.shape
-        grads = []
-        for s, (_, v, _, h, w) in enumerate(ctx.shapes):
-            if not ctx.needs_input_grad[2 + s]:
-                grads.append(None)
-                continue
-            full = grad.new_zeros(b, v * h * w + 1, c)
-            for i in range(b):
-                table, index = ctx.tables[i][s], ctx.indices[i][s]
-                for sl in _chunks(n):
-                    g = grad[i, sl]
-                    r0 = table.index_select(0, index[0, sl])
-                    r1 = table.index_select(0, index[1, sl])
-                    cos, inv, n0, n1 = _cosine(r0, r1)
-                    both = ctx.both[i][sl]
-                    base = g * (torch.where(both, cos, 1.0) * 0.5)
-                    # d out / d cos = (f_0 + f_1) / 2, seen by both only
-                    dcos = torch.where(
-                        both, (g * (r0 + r1)).sum(1, keepdim=True) * 0.5, 0.0)
-                    cross = dcos * inv
-                    d0 = torch.where(n0 > _EPS, dcos * cos / (n0 * n0), 0.0)
-                    d1 = torch.where(n1 > _EPS, dcos * cos / (n1 * n1), 0.0)
-                    full[i].index_add_(
-                        0, index[0, sl],
-                        torch.addcmul(base, r1, cross).sub_(r0 * d0))
-                    full[i].index_add_(
-                        0, index[1, sl],
-                        torch.addcmul(base, r0, cross).sub_(r1 * d1))
-            grads.append(full[:, :-1].view(b, v, h, w,
-                                           c).permute(0, 1, 4, 2, 3))
-        return (None, None, *grads)
-
-
-def _cosine(r0: Tensor, r1: Tensor) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Row-wise cosine, ``1 / (max(n0, eps) max(n1, eps))`` and norms."""
-    n0 = torch.linalg.vector_norm(r0, dim=1, keepdim=True)
-    n1 = torch.linalg.vector_norm(r1, dim=1, keepdim=True)
-    inv = 1 / (n0.clamp_min(_EPS) * n1.clamp_min(_EPS))
-    dot = torch.linalg.vecdot(r0, r1, dim=1).unsqueeze(1)
-    return dot * inv, inv, n0, n1
 
 
 @MODELS.register_module()
@@ -155,9 +64,10 @@ class StereoSFA(BaseModule):
         scales: Downsampling factor of each input feature map, in the order
             of the list given to :meth:`forward`.
         fusion: One of ``'cosine'``, ``'mean'``, ``'concat'``.
-        in_channels: Channels ``C`` of the 2D features; needed by
-            ``'concat'`` only.
-        num_views: Number of views; needed by ``'concat'`` only.
+        in_channels: Channels ``C`` of the 2D features; ``'concat'`` only
+            (its reduction's size), an error with the other fusions.
+        num_views: Number of views ``V``; ``'concat'`` only, an error with
+            the other fusions (they take any number of views).
         cache_size: Camera set-ups whose pixel tables are kept (int32,
             ``4 * V * N`` bytes per scale each); 0 recomputes every batch.
         init_cfg: mmengine initialisation config.
@@ -170,7 +80,7 @@ class StereoSFA(BaseModule):
                  scales: Sequence[int] = (1, 2, 4, 8),
                  fusion: str = 'cosine',
                  in_channels: Optional[int] = None,
-                 num_views: int = 2,
+                 num_views: Optional[int] = None,
                  cache_size: int = 8,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
@@ -186,12 +96,17 @@ class StereoSFA(BaseModule):
         self.grid_size = tuple(int(n) for n in grid_size)
         self.scales = tuple(int(s) for s in scales)
         self.fusion = fusion
+        if fusion != 'concat' and (in_channels is not None
+                                   or num_views is not None):
+            raise ValueError(f'StereoSFA: in_channels and num_views size '
+                             f'the concat reduction; fusion={fusion!r} has '
+                             f'no weights and takes neither')
         self.num_views = num_views
         self.cache = geometry.CameraCache(cache_size)
         if fusion == 'concat':
-            if in_channels is None:
+            if in_channels is None or num_views is None:
                 raise ValueError('StereoSFA: fusion="concat" needs '
-                                 'in_channels')
+                                 'in_channels and num_views')
             self.reduce = nn.Conv3d(num_views * in_channels, in_channels, 1)
         # float32 centres as in the reference; projected in float64.
         self.register_buffer(
@@ -222,8 +137,8 @@ class StereoSFA(BaseModule):
 
         Returns:
             dict with ``index``: one ``(V, N)`` int32 tensor per scale
-            (row ``pix_y * w + pix_x + view * h * w`` of
-            :func:`_row_table`, the zero row ``V * h * w`` out of view),
+            (row ``pix_y * w + pix_x + view * h * w`` of the channels-last
+            feature table, the zero row ``V * h * w`` out of view),
             ``fov`` ``(V, N)`` bool and ``both`` ``(N, 1)`` bool (seen by
             every view).
         """
@@ -333,8 +248,8 @@ class StereoSFA(BaseModule):
                                                     shapes)) for i in range(b)
             ]
         if self.fusion == 'cosine' and v == 2 and not tracing:
-            rows = _StereoCosine.apply([t['index'] for t in tables],
-                                       [t['both'] for t in tables], *feats)
+            rows = stereo_cosine_fusion([t['index'] for t in tables],
+                                        [t['both'] for t in tables], feats)
         else:
             fov = torch.stack([t['fov'] for t in tables])
             rows = None

@@ -1,0 +1,1 @@
+"""Command-line tools (``python tools/<name>.py``) and offline tooling."""
