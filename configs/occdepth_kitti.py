@@ -1,19 +1,27 @@
 # OccDepth on SemanticKITTI, the paper's setting (Sec. 3, 3.5, 4): stereo
 # image_2 + image_3, Stereo-SFA (cosine fusion) + OAD (LID bins) with
-# stereo-depth distillation, 3D UNet with CRP and the decoupled
-# occupancy -> semantics head, EfficientNet-B7 with C = 64 channels, both
-# views trained (share_gradient=False). AdamW 2e-4 / 1e-4, MultiStepLR
-# [18, 24] x0.4, 30 epochs, grad-norm clip 35, 1 sample per GPU on 4 GPUs
-# with SyncBN (reference Sec. 10.1). Sec. 4 of the paper says "divided by 10
+# stereo-depth distillation, 3D UNet with CRP and the decoupled occupancy ->
+# semantics head, EfficientNet-B7 with C = 64 channels, both views trained
+# (share_gradient=False). AdamW 2e-4 / 1e-4, MultiStepLR [18, 24] x0.4, 30
+# epochs, grad-norm clip 35, 1 sample per GPU on 4 GPUs with SyncBN
+# (docs/reference-notes.md, Schedules). Sec. 4 of the paper says "divided by 10
 # at epoch 20"; the released code, followed here, steps x0.4 at 18 and 24.
 # Train on sequences 00-07, 09, 10; validate on 08 (the paper's Table 3 row
 # "Ours": 45.25 IoU / 16.20 mIoU on val; 45.1 / 15.9 on the hidden test).
 #
 # Without the tricks against over-fitting of Sec. 3.5 ("TMO",
 # ablations/table3_wo_tmo.py) this is the released config
-# multicam_flospdepth_crp_stereodepth_cascadecls_a100, except that the
-# distillation target uses the lookup's LID bins (the released code: uniform
-# 0.5 m bins, reference Sec. 13.1). The tricks:
+# multicam_flospdepth_crp_stereodepth_cascadecls_a100 except for three
+# deliberate fixes in OAD (depth_head in _base_/models/occdepth.py): the
+# distillation target uses the lookup's LID bins (target_binning='same'; the
+# released code: uniform 0.5 m bins, docs/reference-notes.md, Distillation
+# bins), and the voxels read the depth distribution at the centre of the
+# feature pixel and bin they fall in (grid_convention='aligned'; the released
+# code normalises with the full image size and D - 1 under
+# align_corners=False, half a cell off, docs/reference-notes.md, OAD sampling
+# grid), and on flipped samples OAD reads the same mirrored pixel W - 1 - u
+# as the images and SFA (flip_convention='pixel_center'; the released OAD
+# flips to W - u). The tricks:
 # - stronger augmentation: Gaussian blur, grayscale and hue jitter (the
 #   paper gives no values; blur p=0.3 with sigma in [0.1, 2] and a 3x3
 #   kernel and grayscale p=0.3*0.1 are the released `use_strong_img_aug`,
@@ -22,10 +30,13 @@
 #   (the released `sem_step_decay_loss`), LossWeightDecayHook;
 # - 2D pre-training: the paper pre-trains the 2D backbone on an instance
 #   segmentation data set whose weights are not public; the encoder starts
-#   from efficientnet_pytorch's ImageNet weights instead (the released code
-#   starts from geffnet's tf_efficientnet_b7_ns, NoisyStudent ImageNet). The
-#   URL is downloaded once; offline, point
-#   model.backbone.init_cfg.checkpoint to a local copy.
+#   where the released code starts, from geffnet's tf_efficientnet_b7_ns
+#   (NoisyStudent ImageNet; timm: tf_efficientnet_b7.ns_jft_in1k), converted
+#   once to a local file (nothing is downloaded at run time):
+#   python tools/convert_backbone.py SRC checkpoints/tf_efficientnet_b7_ns.pth
+#   with SRC the timm (.pth / .safetensors) or geffnet (.pth) weights.
+#   Without the file, training stops with a FileNotFoundError; pass
+#   --cfg-options model.backbone.init_cfg=None to start from random weights.
 _base_ = [
     './_base_/datasets/semantickitti.py', './_base_/models/occdepth.py',
     './_base_/schedules/adamw_30e.py', './_base_/default_runtime.py'
@@ -55,8 +66,7 @@ model = dict(
     backbone=dict(
         init_cfg=dict(
             type='Pretrained',
-            checkpoint='https://github.com/lukemelas/EfficientNet-PyTorch/'
-            'releases/download/1.0/efficientnet-b7-dcc49843.pth')))
+            checkpoint='checkpoints/tf_efficientnet_b7_ns.pth')))
 
 custom_hooks = [
     dict(

@@ -3,13 +3,12 @@
 # real and the virtual view onto the 60 x 36 x 60 grid of 0.08 m voxels;
 # NYU 3D UNet (no final upsampling, project_scale 1) with CRP, 12 classes.
 #
-# Released-code settings (reference Sec. 1.2 / 10.2); the paper gives no NYU
-# backbone or width. This file follows the larger released NYU config (the
-# "v100" one: EfficientNet-B7, C = 200, CRP with 4 relations), the NYU
-# counterpart of the paper-scale KITTI model in _base_/models/occdepth.py.
-# The released 2080 Ti checkpoint (IoU 49.23 / mIoU 29.34) is the smaller
-# one: backbone arch='b4', feature 100 everywhere, occ_head
-# context_prior=False.
+# Released-code settings (docs/reference-notes.md, Released configs); the paper
+# gives no NYU backbone or width. This file follows the larger released NYU
+# config (the "v100" one: EfficientNet-B7, C = 200, CRP with 4 relations), the
+# NYU counterpart of the paper-scale KITTI model in _base_/models/occdepth.py.
+# The released 2080 Ti checkpoint (IoU 49.23 / mIoU 29.34) is the smaller one:
+# backbone arch='b4', feature 100 everywhere, occ_head context_prior=False.
 # Both released NYU configs have OAD off (no depth head: the Kinect depth is
 # an input, not a distillation target) and a plain (not decoupled) head.
 # Virtual stereo: level='feature' warps every feature scale, as the released
@@ -23,7 +22,7 @@ _base_ = [
 
 num_classes = 12
 # empty, ceiling, floor, wall, window, chair, bed, sofa, table, tvs,
-# furniture, objects (reference Sec. 7)
+# furniture, objects (docs/reference-notes.md, Losses and class weights)
 class_weights = [0.05] + [1.0] * 11
 
 model = dict(

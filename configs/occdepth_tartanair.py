@@ -11,7 +11,8 @@ _base_ = [
 
 num_classes = 14
 # Reference TartanAir weights: 0.05 for empty, 1 for every class (as NYU);
-# occupancy CE weights [0.05, 2] (reference Sec. 7).
+# occupancy CE weights [0.05, 2] (docs/reference-notes.md, Losses and class
+# weights).
 class_weights = [0.05] + [1.0] * (num_classes - 1)
 occ_class_weights = [0.05, 2.0]
 
@@ -38,7 +39,8 @@ model = dict(
         loss_ce=dict(class_weight=class_weights),
         loss_occ=dict(class_weight=occ_class_weights)))
 
-# TartanAir schedule (reference Sec. 10.1): lr / 10 at epoch 20 of 30.
+# TartanAir schedule (docs/reference-notes.md, Schedules): lr / 10 at epoch
+# 20 of 30.
 param_scheduler = [
     dict(
         type='MultiStepLR',

@@ -3,14 +3,14 @@
 ``python tools/convert_official_ckpt.py IN.ckpt OUT.pth [--arch b3]
 [--config CONFIG]``
 
-Reads the Lightning ``.ckpt`` with torch's safe loader (its non-tensor
-objects, such as the OmegaConf training config, are replaced by inert
-placeholders), renames every tensor (reference Sec. 12), prints the tensors
-it drops, grouped by the reason (the reference's unused tensors: the OAD grid
-buffers, the encoder head BN, the 1/16 decoder output and the skip branches
-of its stride-1 DDR bottlenecks), and fails (exit status 1, nothing written)
-if a reference tensor has no counterpart or, with ``--config``, if a weight
-of the model is missing or has another shape. The output is an mmengine
+Reads the Lightning ``.ckpt`` with torch's safe loader (its non-tensor objects,
+such as the OmegaConf training config, are replaced by inert placeholders),
+renames every tensor (docs/reference-notes.md, Checkpoint keys), prints the
+tensors it drops, grouped by the reason (the reference's unused tensors: the
+OAD grid buffers, the encoder head BN, the 1/16 decoder output and the skip
+branches of its stride-1 DDR bottlenecks), and fails (exit status 1, nothing
+written) if a reference tensor has no counterpart or, with ``--config``, if a
+weight of the model is missing or has another shape. The output is an mmengine
 checkpoint ``{'state_dict': ..., 'meta': ...}`` for ``tools/test.py CONFIG
 OUT.pth``.
 """

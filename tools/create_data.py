@@ -9,10 +9,13 @@ writes ``{out-dir}/labels/{seq}/{frame}_1_1.npy`` (remapped labels with the
 ``.invalid`` voxels set to 255), ``_1_2.npy`` and ``_1_8.npy`` (majority
 pooled), all uint8.
 
-``kitti-lidar-depth``: LiDAR depth maps of the left camera (Table 4c)::
+``kitti-lidar-depth``: LiDAR depth maps of both cameras (Table 4c)::
 
     python tools/create_data.py kitti-lidar-depth \\
         --data-root data/kitti/dataset --out-dir data/kitti/lidar_depth
+
+writes ``{out-dir}/sequences/{seq}/depth/{frame}.png`` (image_2) and
+``depth_3/{frame}.png`` (image_3) at the size of the image files.
 """
 import os
 import sys
@@ -115,7 +118,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         help='voxel grid of the label files')
     lidar = sub.add_parser(
         'kitti-lidar-depth',
-        help='SemanticKITTI: LiDAR depth maps of the left camera')
+        help='SemanticKITTI: LiDAR depth maps of both cameras')
     lidar.add_argument(
         '--data-root',
         required=True,
@@ -123,13 +126,6 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     lidar.add_argument('--out-dir', required=True, help='depth_root to write')
     lidar.add_argument(
         '--sequences', nargs='+', default=list(LABELLED_SEQUENCES))
-    lidar.add_argument(
-        '--image-size',
-        nargs=2,
-        type=int,
-        default=[370, 1220],
-        metavar=('H', 'W'),
-        help='size of the (cropped) left image')
     nyu = sub.add_parser(
         'nyu', help='NYUv2: 1:4 and 1:16 labels of the depthbin .bin files')
     nyu.add_argument(
@@ -148,9 +144,9 @@ def main(argv: Optional[List[str]] = None) -> None:
         create_nyu_cache(args.data_root, args.out_dir)
     elif args.dataset == 'kitti-lidar-depth':
         sequences = [s.zfill(2) for s in args.sequences]
-        count = create_lidar_depth(args.data_root, args.out_dir, sequences,
-                                   tuple(args.image_size))
-        print(f'wrote {count} LiDAR depth maps to {args.out_dir}')
+        count = create_lidar_depth(args.data_root, args.out_dir, sequences)
+        print(f'wrote the LiDAR depth maps of {count} frames (both '
+              f'cameras) to {args.out_dir}')
 
 
 if __name__ == '__main__':

@@ -29,8 +29,8 @@ from tools.dataset_converters import tartanair_ssc  # noqa: E402
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Export SemanticTartanAir voxel labels (120 x 48 x 120 '
-        'at 0.1 m, 14 classes, 255 = unobserved) from TartanAir depth, '
-        'segmentation and poses.')
+        'at 0.1 m, 14 classes, 255 = unobserved, or the authors\' '
+        'surface-only labels) from TartanAir depth, segmentation and poses.')
     parser.add_argument(
         '--data-root',
         required=True,
@@ -71,6 +71,14 @@ def parse_args(argv=None) -> argparse.Namespace:
         default='pose',
         help='right camera extrinsics from pose_right.txt (pose) or the '
         'ideal 0.25 m rig (baseline); default: pose')
+    parser.add_argument(
+        '--labelling',
+        choices=tartanair_ssc.LABELLINGS,
+        default='observed',
+        help='observed: surfaces, observed free space 0, the rest 255 '
+        '(default); authors: surfaces binned with np.rint, every other voxel '
+        '0, as the authors\' exporter (for numbers comparable with the '
+        'paper)')
     return parser.parse_args(argv)
 
 
@@ -86,7 +94,8 @@ def main(argv=None) -> None:
         frame_step=args.frame_step,
         class_map=args.class_map,
         max_depth=args.max_depth,
-        right_camera=args.right_camera)
+        right_camera=args.right_camera,
+        labelling=args.labelling)
     for name, count in written.items():
         print(f'{args.scene}/{name}: {count} frames')
     total = sum(written.values())

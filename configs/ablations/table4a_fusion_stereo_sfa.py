@@ -11,5 +11,5 @@ model = dict(
     backbone=dict(
         arch='b3',
         init_cfg=dict(
-            checkpoint='https://github.com/lukemelas/EfficientNet-PyTorch/'
-            'releases/download/1.0/efficientnet-b3-5fb5a3c3.pth')))
+            # tools/convert_backbone.py of timm / geffnet tf_efficientnet_b3_ns
+            checkpoint='checkpoints/tf_efficientnet_b3_ns.pth')))

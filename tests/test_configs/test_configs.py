@@ -356,7 +356,7 @@ def _plain_with_depth(pipeline: List[dict]) -> bool:
 
 
 def _b3_weights(checkpoint: str) -> bool:
-    return 'efficientnet-b3' in checkpoint
+    return checkpoint == 'checkpoints/tf_efficientnet_b3_ns.pth'
 
 
 def _lidar(depth_root: str) -> bool:
@@ -396,6 +396,7 @@ RELEASED = {
     'model.backbone.share_gradient': True,
     'model.depth_head.target_binning': 'uniform',
     'model.depth_head.grid_convention': 'released',
+    'model.depth_head.flip_convention': 'released',
 }
 B3_C24 = _width('b3', 24, _b3_weights)
 TABLE4B = {
@@ -408,15 +409,28 @@ TABLE4B = {
 }
 UD = {'model.depth_head.discretization': 'UD'}
 SID = {'model.depth_head.discretization': 'SID'}
+
+
+def _depth_of_both_views(pipeline: List[dict]) -> bool:
+    loads = [t for t in pipeline if t['type'] == 'LoadStereoDepth']
+    return len(loads) == 1 and loads[0].get('num_views') == 2
+
+
 LIDAR = {
     'depth_root': _lidar,
     'train_dataloader.dataset.depth_root': _lidar,
+    **_pipeline(_depth_of_both_views),
 }
 
 # derived config -> (the config its _base_ names, {changed key: new value,
 # or a predicate on it}); a key also covers the keys nested under it.
 DERIVED = {
     'occdepth_kitti_released.py': ('occdepth_kitti.py', RELEASED),
+    'occdepth_kitti_released_strongimgaug.py': ('occdepth_kitti_released.py', {
+        'model.data_preprocessor.batch_augments':
+        lambda augs: [a['type'] for a in augs] ==
+        ['BatchGaussianBlur', 'BatchRandomApply']
+    }),
     'monoscene_st_kitti.py': ('monoscene_kitti.py', MONOSCENE_ST),
     'ablations/table3_full.py': ('occdepth_kitti.py', {}),
     'ablations/table3_wo_tmo.py': ('ablations/table3_full.py', NO_TMO),

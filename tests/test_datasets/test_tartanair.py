@@ -564,3 +564,138 @@ def test_config_trains_and_evaluates_on_the_room(tmp_path):
     assert {f'IoU_{name}'
             for name in label_maps.TARTANAIR_CLASSES} < set(metrics)
     assert 0 <= metrics['mIoU'] <= 100 and 0 <= metrics['SC_IoU'] <= 100
+
+
+def test_rint_binning_rounds_half_to_even():
+    # the authors' depth2voxel: np.rint((p - origin) / size); 0.5 -> 0,
+    # 1.5 -> 2, 2.5 -> 2, where floor gives 0, 1, 2
+    points = np.array([[0.5, 0.0, 0.0], [1.5, 0.0, 0.0], [2.5, 0.0, 0.0],
+                       [3.4, 0.0, 0.0]])
+    classes = np.array([3, 5, 7, 2])
+    rint = tl.surface_labels(
+        points, classes, (4, 1, 1), 1.0, (0.0, 0.0, 0.0), 14, binning='rint')
+    floor = tl.surface_labels(points, classes, (4, 1, 1), 1.0, (0.0, 0.0, 0.0),
+                              14)
+    # rint: voxel 2 holds the 5 and the 7 (tie -> 5), 3.4 -> 3
+    assert rint.ravel().tolist() == [3, 0, 5, 2]
+    assert floor.ravel().tolist() == [3, 5, 7, 2]
+    with pytest.raises(ValueError, match='binning'):
+        tl.surface_labels(
+            points,
+            classes, (4, 1, 1),
+            1.0, (0.0, 0.0, 0.0),
+            14,
+            binning='round')
+
+
+# A 4 x 3 view of the room from the level pose P000, K = [[2, 0, 1.5],
+# [0, 2, 1], [0, 0, 1]]: pixel (u, v) looks along ((u - 1.5) / 2,
+# (v - 1) / 2, 1) in the camera = voxel frame. Rows 0 and 1 meet the wall
+# at depth 3.05; row 2 meets the floor at 2.5, except pixel (2, 2), which
+# meets the box's side y_world = 0.45 at depth 1.8. Grid: 12 x 10 x 10 of
+# 0.4 m from (-2.4, -2, -0.05).
+TINY_ROOM_HW = (3, 4)
+TINY_ROOM_K = np.array([[2.0, 0.0, 1.5], [0.0, 2.0, 1.0], [0.0, 0.0, 1.0]])
+TINY_ROOM_GRID = dict(
+    grid_size=(12, 10, 10), voxel_size=0.4, voxel_origin=(-2.4, -2.0, -0.05))
+# (i, j, k, label) from index = rint((p - origin) / 0.4) of every pixel:
+TINY_ROOM_AUTHORS = [
+    # v = 0: y = -0.5 * 3.05 = -1.525 -> 1.19 -> 1; z = 3.05 -> 7.75 -> 8;
+    # u = 0: x = -0.75 * 3.05 = -2.29 -> 0.28 -> 0, y_world < -1: objs
+    (0, 1, 8, OBJS),
+    # u = 1: x = -0.7625 -> 4.09 -> 4; u = 2: x = 0.7625 -> 7.91 -> 8
+    (4, 1, 8, WALL),
+    (8, 1, 8, WALL),
+    # (u = 3: x = 2.29 -> 11.72 -> 12, outside the grid)
+    # v = 1: y = 0 -> 5
+    (0, 5, 8, OBJS),
+    (4, 5, 8, WALL),
+    (8, 5, 8, WALL),
+    # v = 2, floor: y = 1.25 -> 8.125 -> 8, z = 2.5 -> 6.375 -> 6;
+    # x = -1.875 -> 1.31 -> 1, -0.625 -> 4.44 -> 4, 1.875 -> 10.69 -> 11
+    (1, 8, 6, FLOOR),
+    (4, 8, 6, FLOOR),
+    (11, 8, 6, FLOOR),
+    # the box point (0.45, 0.9, 1.8): 7.125 -> 7, 7.25 -> 7, 4.625 -> 5
+    (7, 7, 5, CHAIR),
+]
+
+
+def test_authors_labelling_of_a_tiny_view_by_hand():
+    line = TRAJECTORIES['P000']
+    depth, seg = render(line, TINY_ROOM_HW, TINY_ROOM_K)
+    lidar2cam = tr.stereo_lidar2cam(tr.pose_to_matrix(line))[0]
+    kwargs = dict(cam_k=TINY_ROOM_K, **TINY_ROOM_GRID)
+    labels = tl.ssc_labels_from_depth(
+        depth,
+        seg,
+        lidar2cam,
+        tl.seg_class_lut(),
+        labelling='authors',
+        **kwargs)
+    expected = np.zeros((12, 10, 10), dtype=np.uint8)
+    for i, j, k, label in TINY_ROOM_AUTHORS:
+        expected[i, j, k] = label
+    # every voxel: the ten surface voxels, 0 everywhere else (no 255)
+    assert labels.dtype == np.uint8
+    np.testing.assert_array_equal(labels, expected)
+    # the project's labelling bins with floor: the wall at z = 3.05 lands in
+    # layer 7 (3.1 / 0.4 = 7.75), voxels behind it are unobserved (255)
+    observed = tl.ssc_labels_from_depth(depth, seg, lidar2cam,
+                                        tl.seg_class_lut(), **kwargs)
+    assert observed[4, 1, 7] == WALL and observed[4, 1, 8] == 255
+    assert observed[10, 8, 6] == FLOOR  # x = 1.875: floor(10.69)
+    assert observed[11, 8, 6] == 255
+    with pytest.raises(ValueError, match='labelling'):
+        tl.ssc_labels_from_depth(
+            depth,
+            seg,
+            lidar2cam,
+            tl.seg_class_lut(),
+            labelling='paper',
+            **kwargs)
+
+
+def test_cli_exports_the_authors_labelling(raw_root, exported, tmp_path):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'create_tartanair_ssc',
+        os.path.join(ROOT, 'tools', 'create_tartanair_ssc.py'))
+    cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cli)
+    base = [
+        '--data-root', raw_root, '--out-dir',
+        str(tmp_path), '--difficulties', 'Easy', '--trajectories', 'P000'
+    ]
+    assert cli.parse_args(base).labelling == 'observed'
+    with pytest.raises(SystemExit):
+        cli.parse_args(base + ['--labelling', 'paper'])
+    # the fixture's intrinsics through the library call the CLI makes
+    written = ts.export_ssc_labels(
+        raw_root,
+        str(tmp_path),
+        difficulties=['Easy'],
+        trajectories=['P000'],
+        cam_k=CAM_K,
+        labelling='authors')
+    assert written == {'Easy/P000': 2}
+    labels = load_labels(str(tmp_path), 'P000')
+    observed = load_labels(exported, 'P000')
+    # surfaces only, everything else empty
+    assert set(np.unique(labels)) == {0, FLOOR, WALL, CHAIR, OBJS}
+    # the wall x_world = 3.05: rint(30.5) with float32 depths -> layer 30
+    # as with floor; the box front 1.65 likewise layer 16
+    assert labels[55, 25, 30] == WALL and labels[67, 39, 16] == CHAIR
+    assert labels[55, 25, 15] == 0 and observed[55, 25, 15] == 0
+    assert labels[55, 25, 40] == 0 and observed[55, 25, 40] == 255
+    with open(
+            os.path.join(
+                ta.label_dir(str(tmp_path), 'office', 'Easy', 'P000'),
+                '000000.json')) as f:
+        assert json.load(f)['labelling'] == 'authors'
+    cli.main(base + ['--labelling', 'authors', '--frame-step', '6'])
+    with open(
+            os.path.join(
+                ta.label_dir(str(tmp_path), 'office', 'Easy', 'P000'),
+                '000000.json')) as f:
+        assert json.load(f)['labelling'] == 'authors'

@@ -159,7 +159,8 @@ def test_b3_parameter_count_matches_reference():
 
 
 def _reference_keys(blocks_per_stage):
-    """Key names of the reference UNet2D (reference Sec. 12)."""
+    """Key names of the authors' UNet2D (docs/reference-notes.md, Checkpoint
+    keys)."""
     bn = [
         'weight', 'bias', 'running_mean', 'running_var', 'num_batches_tracked'
     ]

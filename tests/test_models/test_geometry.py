@@ -114,3 +114,44 @@ def test_ud_and_sid_bins():
     assert float(mid) == pytest.approx(math.sqrt(3.0 * 55.0) - 1, rel=1e-6)
     with pytest.raises(ValueError, match='discretization'):
         geometry.depth_to_bin(d, 'XYZ', 2.0, 54.0, 104)
+
+
+def test_voxel_centres_are_the_authors_float32_values():
+    # the authors' vox2world: float32 origin, float64 sum, float32 result
+    centers = geometry.voxel_centers((1, 200, 1), 0.4, (0.0, -25.6, -2.0))
+    y = np.float32(-25.6).item() + 0.4 * np.arange(200) + 0.4 * 0.5
+    np.testing.assert_array_equal(centers[:, 1].numpy(), y.astype(np.float32))
+    assert centers.dtype == torch.float32
+
+
+def test_voxel_centre_lands_on_the_authors_pixel():
+    size, grid = 0.4, (128, 128, 16)
+    origin = (0.0, -25.6, -2.0)
+    # Set-up: find a voxel whose centre computed in float32 arithmetic (the
+    # previous implementation) differs from the float64-computed one ...
+    j = np.arange(grid[1], dtype=np.float32)
+    y32 = np.float32(origin[1]) + (j + np.float32(0.5)) * np.float32(size)
+    y64 = (np.float32(origin[1]).item() + size * j.astype(np.float64) +
+           size * 0.5).astype(np.float32)
+    jj = int(np.flatnonzero(y32 != y64)[0])
+    i = 10  # x = 4.2 m in front of the camera
+    x = float(np.float32(size * i + size * 0.5))
+    # ... and put a pixel boundary (u = 600.5) between their projections:
+    # u = fx * (-y) / x + cx for a camera looking along the voxel x axis.
+    fx = 700.0
+    mid = (float(y32[jj]) + float(y64[jj])) / 2
+    cx = 600.5 + fx * mid / x
+    u_authors = fx * -float(y64[jj]) / x + cx
+    u_float32 = fx * -float(y32[jj]) / x + cx
+    assert round(u_authors) != round(u_float32)
+    k = torch.tensor([[fx, 0, cx], [0, fx, 180.0], [0, 0, 1]],
+                     dtype=torch.float64)
+    lidar2cam = torch.tensor(
+        [[0, -1, 0, 0], [0, 0, -1, 0], [1, 0, 0, 0], [0, 0, 0, 1]],
+        dtype=torch.float64)
+    centers = geometry.voxel_centers(grid, size, origin)
+    row = i * grid[1] * grid[2] + jj * grid[2]
+    uv, _ = geometry.project_points(
+        centers[row:row + 1],
+        geometry.build_lidar2img(k, lidar2cam)[None, None])
+    assert geometry.round_pixels(uv)[0, 0, 0, 0].item() == round(u_authors)

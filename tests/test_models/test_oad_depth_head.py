@@ -31,7 +31,8 @@ def _lidar2img(depth: float, cx: float, cy: float, f: float = 8.0):
 
 
 def test_lid_bins_of_reference():
-    # LID, D = 104 over [2, 54] m: reference Sec. 4.3 values.
+    # LID (OccDepth paper, Eq. 4), D = 104 over [2, 54] m: the bins of the
+    # authors' FlospDepth (docs/reference-notes.md, OAD sampling grid).
     index = torch.tensor([10.0, 20.0, 40.0, 100.0, 104.0])
     depth = geometry.bin_to_depth(index, 'LID', 2.0, 54.0, 104)
     assert depth.tolist() == pytest.approx([2.52, 4.0, 9.81, 50.10, 54.0],
@@ -94,8 +95,9 @@ def test_pixel_maps_to_feature_pixel_centre():
 
 
 def test_released_grid_convention():
-    # reference Sec. 4.3: column = u * w / (W - 1) - 0.5 feature pixels,
-    # row = v * h / (H - 1) - 0.5, bin = idx * D / (D - 1) - 0.5
+    # docs/reference-notes.md, OAD sampling grid: column = u * w / (W - 1)
+    # - 0.5 feature pixels, row = v * h / (H - 1) - 0.5,
+    # bin = idx * D / (D - 1) - 0.5
     head = _head(
         depth_bound=(1.0, 5.0, 1.0),
         discretization='UD',
@@ -246,3 +248,36 @@ def test_builds_from_registry():
     # reference FlospDepth depth net: 0.99 M parameters
     assert sum(p.numel() for p in head.parameters()) == pytest.approx(
         0.99e6, abs=5e3)
+
+
+def _two_view_case():
+    head = _head(depth_bound=(2.0, 6.0, 1.0), discretization='UD')
+    prob = torch.full((1, 2, 4, 2, 4), 0.25)
+    prob[0, 0, :, 0, 0] = torch.tensor([0.7, 0.1, 0.1, 0.1])
+    prob[0, 1, :, 1, 3] = torch.tensor([0.1, 0.2, 0.6, 0.1])
+    gt = torch.zeros(1, 2, 16, 32)
+    gt[0, 0, :8, :8] = 2.5  # view 0, feature pixel (0, 0): bin 0
+    gt[0, 1, :8, :8] = 4.5  # view 1, feature pixels (0, 0), (1, 3): bin 2
+    gt[0, 1, 8:, 24:] = 4.5
+    return head, prob, gt
+
+
+def test_loss_pools_the_rows_of_every_supervised_view():
+    head, prob, gt = _two_view_case()
+    row0 = -(math.log(0.7) + 3 * math.log(0.9))
+    row1 = -(math.log(0.25) + 3 * math.log(0.75))
+    row2 = -(math.log(0.6) + math.log(0.9) + math.log(0.8) + math.log(0.9))
+    loss = float(head.loss(prob, gt)['loss_depth'])
+    # the authors' get_depth_loss: all rows with a target, one mean
+    assert loss == pytest.approx((row0 + row1 + row2) / 3, rel=1e-6)
+    assert loss != pytest.approx((row0 + (row1 + row2) / 2) / 2, rel=1e-3)
+
+
+def test_single_depth_map_supervises_view_0_only():
+    head, prob, gt = _two_view_case()
+    row0 = -(math.log(0.7) + 3 * math.log(0.9))
+    for left in (gt[:, 0], gt[:, :1]):  # (B, H, W) or (B, 1, H, W)
+        assert float(head.loss(prob, left)['loss_depth']) == pytest.approx(
+            row0, rel=1e-6)
+    with pytest.raises(ValueError, match='V_gt <= 2'):
+        head.loss(prob, gt.repeat(1, 2, 1, 1))

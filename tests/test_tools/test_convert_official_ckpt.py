@@ -1,10 +1,10 @@
-"""Conversion of the authors' Lightning checkpoint (reference Sec. 12).
+"""Conversion of the authors' Lightning checkpoint.
 
-The authors' key layout is rebuilt here from the facts of Sec. 12 with an
-independent reverse table: the tiny test model (EfficientNet-b0, C = 8) gets
-random tensors, its keys are renamed to the reference names and extended by
-the reference-only tensors, and the conversion must give back exactly the
-model's state dict.
+The authors' key layout (docs/reference-notes.md, Checkpoint keys) is rebuilt
+here with an independent reverse table: the tiny test model (EfficientNet-b0,
+C = 8) gets random tensors, its keys are renamed to the reference names and
+extended by the reference-only tensors, and the conversion must give back
+exactly the model's state dict.
 """
 import collections
 import importlib.util
@@ -42,7 +42,8 @@ cli = _load('_convert_official_ckpt', 'tools/convert_official_ckpt.py')
 
 # EfficientNet-B0 blocks per stage (B3 would be [2, 3, 3, 5, 5, 6, 2]).
 B0_REPEATS = (1, 2, 2, 3, 3, 4, 1)
-# efficientnet_pytorch -> geffnet names of one block (reference Sec. 12).
+# efficientnet_pytorch -> geffnet names of one block (docs/reference-notes.md,
+# Checkpoint keys).
 DS_NAMES = {
     '_depthwise_conv': 'conv_dw',
     '_bn1': 'bn1',

@@ -1,26 +1,31 @@
 """SemanticTartanAir voxel labels of one depth + segmentation frame.
 
-The rules (classes, surface labels, observed free space, unobserved 255) are
-those of :mod:`~tools.dataset_converters.tartanair_ssc` (module docstring),
-which writes the labels of whole trajectories.
+The rules (classes, surface labels, observed free space, unobserved 255, and
+the authors' labelling) are those of
+:mod:`~tools.dataset_converters.tartanair_ssc` (module docstring), which
+writes the labels of whole trajectories.
 """
 import json
 import os
 from typing import Dict, Mapping, Optional, Sequence, Union
 
 import numpy as np
-import torch
 
 from projects.OccDepth.occdepth.datasets.label_maps import (
     IGNORE_INDEX, TARTANAIR_CLASSES, TARTANAIR_OFFICE_SEG_IDS)
 from projects.OccDepth.occdepth.datasets.tartanair import (
     TARTANAIR_GRID_SIZE, TARTANAIR_VOXEL_ORIGIN, TARTANAIR_VOXEL_SIZE,
     check_grid, valid_depth_mask)
-from projects.OccDepth.occdepth.models.utils.geometry import voxel_centers
 from tools.dataset_converters.tartanair_raw import (TARTANAIR_CAM_K,
                                                     backproject_depth)
 
 OBJS_CLASS = len(TARTANAIR_CLASSES) - 1
+# 'observed': surfaces, observed free space 0, the rest 255 (this project);
+# 'authors': surfaces binned with np.rint, every other voxel 0 (the authors'
+# export_voxels.py)
+LABELLINGS = ('observed', 'authors')
+# point -> voxel index: floor((p - origin) / size) or np.rint of it
+BINNINGS = ('floor', 'rint')
 
 ClassMap = Mapping[str, Sequence[int]]
 
@@ -29,11 +34,13 @@ def grid_centers(grid_size: Sequence[int], voxel_size: float,
                  voxel_origin: Sequence[float]) -> np.ndarray:
     """``(X*Y*Z, 3)`` float64 voxel centres in C order, as numpy.
 
-    ``models.utils.geometry.voxel_centers`` in float64: voxel ``(i, j, k)``
-    has its centre at ``origin + (idx + 0.5) * voxel_size``.
+    Voxel ``(i, j, k)`` has its centre at ``origin + (idx + 0.5) *
+    voxel_size``, evaluated in float64 (row ``i * Y * Z + j * Z + k``).
     """
-    return voxel_centers(
-        grid_size, voxel_size, voxel_origin, dtype=torch.float64).numpy()
+    axes = [np.arange(n, dtype=np.float64) for n in grid_size]
+    idx = np.stack(np.meshgrid(*axes, indexing='ij'), axis=-1).reshape(-1, 3)
+    return (np.asarray(voxel_origin, dtype=np.float64) +
+            (idx + 0.5) * float(voxel_size))
 
 
 def load_class_map(class_map: Union[None, str, ClassMap] = None) -> ClassMap:
@@ -95,10 +102,13 @@ def seg_class_lut(class_map: Union[None, str, ClassMap] = None) -> np.ndarray:
     return lut
 
 
-def surface_labels(points: np.ndarray, classes: np.ndarray,
-                   grid_size: Sequence[int], voxel_size: float,
+def surface_labels(points: np.ndarray,
+                   classes: np.ndarray,
+                   grid_size: Sequence[int],
+                   voxel_size: float,
                    voxel_origin: Sequence[float],
-                   num_classes: int) -> np.ndarray:
+                   num_classes: int,
+                   binning: str = 'floor') -> np.ndarray:
     """Majority class of the points in each voxel (0 where none).
 
     Args:
@@ -106,15 +116,24 @@ def surface_labels(points: np.ndarray, classes: np.ndarray,
         classes: ``(N,)`` class ids in ``1 .. num_classes - 1``.
         grid_size: ``(X, Y, Z)``.
         voxel_size: Voxel edge in metres.
-        voxel_origin: Minimum corner of the grid.
+        voxel_origin: Minimum corner of the grid (``'floor'``), or the
+            centre of voxel ``(0, 0, 0)`` (``'rint'``).
         num_classes: Number of classes.
+        binning: Voxel index of a point ``p``: ``'floor'``:
+            ``floor((p - origin) / voxel_size)``; ``'rint'``:
+            ``np.rint((p - origin) / voxel_size)`` (half to even), the
+            authors' ``depth2voxel``.
 
     Returns:
         uint8 grid; ties go to the smaller class id.
     """
     grid = check_grid(grid_size, voxel_size, voxel_origin)
-    idx = np.floor((points - np.asarray(voxel_origin, dtype=np.float64)) /
-                   voxel_size).astype(np.int64)
+    if binning not in BINNINGS:
+        raise ValueError(f'binning must be one of {BINNINGS}, got '
+                         f'{binning!r}')
+    scaled = (points - np.asarray(voxel_origin, dtype=np.float64)) / voxel_size
+    idx = (np.floor(scaled) if binning == 'floor' else np.rint(scaled)).astype(
+        np.int64)
     inside = np.all((idx >= 0) & (idx < np.asarray(grid)), axis=1)
     flat = np.ravel_multi_index(idx[inside].T, grid)
     keys = flat * num_classes + classes[inside].astype(np.int64)
@@ -179,7 +198,8 @@ def ssc_labels_from_depth(depth: np.ndarray,
                           voxel_origin: Sequence[float] = (
                               TARTANAIR_VOXEL_ORIGIN),
                           max_depth: Optional[float] = None,
-                          centers: Optional[np.ndarray] = None) -> np.ndarray:
+                          centers: Optional[np.ndarray] = None,
+                          labelling: str = 'observed') -> np.ndarray:
     """Semantic voxel labels of one depth + segmentation frame.
 
     Args:
@@ -190,25 +210,43 @@ def ssc_labels_from_depth(depth: np.ndarray,
         cam_k: Left intrinsics.
         grid_size: ``(X, Y, Z)``.
         voxel_size: Voxel edge in metres.
-        voxel_origin: Minimum corner of the grid in the voxel frame.
+        voxel_origin: Minimum corner of the grid in the voxel frame (the
+            centre of voxel ``(0, 0, 0)`` with ``labelling='authors'``).
         max_depth: Depths beyond it are neither surfaces nor free space.
         centers: Precomputed :func:`grid_centers` of the grid.
+        labelling: ``'observed'`` or ``'authors'`` (see Returns).
 
     Returns:
-        uint8 ``grid_size`` labels: surface voxels their majority class,
-        observed free space 0, everything else 255.
+        uint8 ``grid_size`` labels. ``'observed'``: surface voxels their
+        majority class (points binned with ``floor``), observed free space
+        0, everything else 255. ``'authors'``: surface voxels their
+        majority class with points binned by ``np.rint`` (voxel ``i``
+        holds the points within half a voxel of ``origin + i * size``),
+        every other voxel 0.
     """
     grid = check_grid(grid_size, voxel_size, voxel_origin)
+    if labelling not in LABELLINGS:
+        raise ValueError(f'labelling must be one of {LABELLINGS}, got '
+                         f'{labelling!r}')
     if depth.shape != seg.shape:
         raise ValueError(f'depth map {depth.shape} and segmentation '
                          f'{seg.shape} differ in size')
-    if centers is None:
-        centers = grid_centers(grid, voxel_size, voxel_origin)
     valid = valid_depth_mask(depth, max_depth)
     cam_points = backproject_depth(depth, cam_k)[valid]
     cam_to_vox = np.linalg.inv(lidar2cam)
     points = cam_points @ cam_to_vox[:3, :3].T + cam_to_vox[:3, 3]
     num_classes = len(TARTANAIR_CLASSES)
+    if labelling == 'authors':
+        return surface_labels(
+            points,
+            class_lut[seg[valid]],
+            grid,
+            voxel_size,
+            voxel_origin,
+            num_classes,
+            binning='rint')
+    if centers is None:
+        centers = grid_centers(grid, voxel_size, voxel_origin)
     surface = surface_labels(points, class_lut[seg[valid]], grid, voxel_size,
                              voxel_origin, num_classes)
     free = observed_free_mask(depth, cam_k, lidar2cam, centers,

@@ -2,9 +2,9 @@
 
 The paper (Sec. 4.1) builds "SemanticTartanAir" from TartanAir's ``office``
 scene: every 5th frame, 14 classes, 1976 / 192 train / test frames. The
-reference release ships an incomplete exporter (reference Sec. 9.6); this
-module is a complete one (offline tooling, run by
-``tools/create_tartanair_ssc.py``; the raw layout is read by
+reference release ships an incomplete exporter (docs/reference-notes.md,
+SemanticTartanAir exporter); this module is a complete one (offline
+tooling, run by ``tools/create_tartanair_ssc.py``; the raw layout is read by
 :mod:`~tools.dataset_converters.tartanair_raw`, one frame is labelled by
 :mod:`~tools.dataset_converters.tartanair_labels`). The dataset class is
 ``projects.OccDepth.occdepth.datasets.tartanair.TartanAirSSCDataset``.
@@ -44,8 +44,8 @@ Decisions taken here where the reference is silent or broken:
   the grid's minimum corner, so x covers [-6, 6] m, y [-3, 1.8] m (3 m above
   to 1.8 m below the camera) and z [0, 12] m ahead. Points are binned with
   ``floor((p - origin) / voxel_size)``. (The reference rounds with
-  ``rint``, i.e. its voxel centres sit half a voxel lower; pass
-  ``voxel_origin=(-6.05, -3.05, -0.05)`` to reproduce that binning.)
+  ``rint``, i.e. its voxel centres sit half a voxel lower:
+  ``labelling='authors'`` below.)
 * **Classes** (``label_maps.TARTANAIR_CLASSES``): the 14 of the reference:
   empty, ceiling, floor, wall, window, chair, rug, sofa, screen, tvs, furn,
   clock, bonsai, objs. Segmentation ids are scene-specific; the map from ids
@@ -71,6 +71,16 @@ Decisions taken here where the reference is silent or broken:
   255. The test is vectorised over all voxel centres at once, so there are
   no gaps between sampled rays. Only the left depth is used: voxels seen by
   the right camera alone stay 255.
+* **Authors' labelling** (``labelling='authors'``, for numbers comparable
+  with the paper's SemanticTartanAir table): as ``depth2voxel`` in the
+  authors' ``occdepth/data/tartanair/export_voxels.py``, only surface
+  voxels are labelled (majority class, ties to the smaller id) and every
+  other voxel is 0 (empty): free space, voxels behind surfaces and voxels
+  outside the view alike; there is no 255. Points are binned with
+  ``np.rint((p - voxel_origin) / voxel_size)``, so voxel ``i`` holds the
+  points within half a voxel of ``voxel_origin + i * voxel_size``. The
+  default ``labelling='observed'`` is the rule above. The ``.json`` of a
+  frame records the labelling.
 * **Right camera**: ``lidar2cam[1] = T_right_left @ lidar2cam[0]`` with
   ``T_right_left`` from the two pose files (the reference dataset's choice,
   computed here per frame instead of once per trajectory) or, with
@@ -95,7 +105,8 @@ from projects.OccDepth.occdepth.datasets.tartanair import (
     read_tartanair_depth, trajectory_dir)
 from projects.OccDepth.occdepth.datasets.voxel_labels import downsample_labels
 from tools.dataset_converters import tartanair_raw as raw
-from tools.dataset_converters.tartanair_labels import (ClassMap, grid_centers,
+from tools.dataset_converters.tartanair_labels import (LABELLINGS, ClassMap,
+                                                       grid_centers,
                                                        load_class_map,
                                                        seg_class_lut,
                                                        ssc_labels_from_depth)
@@ -126,7 +137,8 @@ def export_trajectory(traj_dir: str,
                       voxel_origin: Sequence[float] = TARTANAIR_VOXEL_ORIGIN,
                       max_depth: Optional[float] = None,
                       right_camera: str = 'pose',
-                      baseline: float = raw.TARTANAIR_BASELINE) -> List[str]:
+                      baseline: float = raw.TARTANAIR_BASELINE,
+                      labelling: str = 'observed') -> List[str]:
     """Export the labels of one trajectory folder into ``out_dir``.
 
     See :func:`export_ssc_labels` for the arguments.
@@ -137,6 +149,9 @@ def export_trajectory(traj_dir: str,
     if right_camera not in RIGHT_CAMERA_SOURCES:
         raise ValueError(f'right_camera must be one of '
                          f'{RIGHT_CAMERA_SOURCES}, got {right_camera!r}')
+    if labelling not in LABELLINGS:
+        raise ValueError(f'labelling must be one of {LABELLINGS}, got '
+                         f'{labelling!r}')
     grid = check_grid(grid_size, voxel_size, voxel_origin)
     for factor in LABEL_SCALES:
         if any(n % factor for n in grid):
@@ -183,7 +198,8 @@ def export_trajectory(traj_dir: str,
             voxel_size=voxel_size,
             voxel_origin=voxel_origin,
             max_depth=max_depth,
-            centers=centers)
+            centers=centers,
+            labelling=labelling)
         prefix = os.path.join(out_dir, frame)
         for factor in LABEL_SCALES:
             np.save(f'{prefix}_1_{factor}.npy',
@@ -198,27 +214,28 @@ def export_trajectory(traj_dir: str,
             image_hw=list(depth.shape),
             right_camera=right_camera,
             max_depth=max_depth,
+            labelling=labelling,
             pose_left=poses_left[index].tolist())
         with open(f'{prefix}.json', 'w') as f:
             json.dump(meta, f, indent=1)
     return frames
 
 
-def export_ssc_labels(
-        data_root: str,
-        out_dir: str,
-        scene: str = 'office',
-        difficulties: Sequence[str] = TARTANAIR_DIFFICULTIES,
-        trajectories: Optional[Sequence[str]] = None,
-        frame_step: int = TARTANAIR_FRAME_STEP,
-        class_map: Union[None, str, ClassMap] = None,
-        cam_k: np.ndarray = raw.TARTANAIR_CAM_K,
-        grid_size: Sequence[int] = TARTANAIR_GRID_SIZE,
-        voxel_size: float = TARTANAIR_VOXEL_SIZE,
-        voxel_origin: Sequence[float] = TARTANAIR_VOXEL_ORIGIN,
-        max_depth: Optional[float] = None,
-        right_camera: str = 'pose',
-        baseline: float = raw.TARTANAIR_BASELINE) -> Dict[str, int]:
+def export_ssc_labels(data_root: str,
+                      out_dir: str,
+                      scene: str = 'office',
+                      difficulties: Sequence[str] = TARTANAIR_DIFFICULTIES,
+                      trajectories: Optional[Sequence[str]] = None,
+                      frame_step: int = TARTANAIR_FRAME_STEP,
+                      class_map: Union[None, str, ClassMap] = None,
+                      cam_k: np.ndarray = raw.TARTANAIR_CAM_K,
+                      grid_size: Sequence[int] = TARTANAIR_GRID_SIZE,
+                      voxel_size: float = TARTANAIR_VOXEL_SIZE,
+                      voxel_origin: Sequence[float] = TARTANAIR_VOXEL_ORIGIN,
+                      max_depth: Optional[float] = None,
+                      right_camera: str = 'pose',
+                      baseline: float = raw.TARTANAIR_BASELINE,
+                      labelling: str = 'observed') -> Dict[str, int]:
     """Write SemanticTartanAir labels for a scene (layout: module doc).
 
     Args:
@@ -239,6 +256,9 @@ def export_ssc_labels(
         right_camera: ``'pose'`` (from ``pose_right.txt``) or
             ``'baseline'`` (ideal rig).
         baseline: Stereo baseline for ``right_camera='baseline'``.
+        labelling: ``'observed'`` (surfaces, observed free space 0, the
+            rest 255) or ``'authors'`` (surfaces binned with ``np.rint``,
+            the rest 0; module docstring).
 
     Returns:
         dict ``'{difficulty}/{trajectory}'`` -> number of exported frames.
@@ -266,7 +286,8 @@ def export_ssc_labels(
                 voxel_origin=voxel_origin,
                 max_depth=max_depth,
                 right_camera=right_camera,
-                baseline=baseline)
+                baseline=baseline,
+                labelling=labelling)
             written[f'{difficulty}/{traj}'] = len(frames)
     if not written:
         raise ValueError(f'no trajectories found under '

@@ -5,14 +5,12 @@
 num_classes = 20
 sfa_scales = (1, 2, 4, 8)
 
-# 1 / ln(f + 0.001) of the SemanticKITTI training frequencies (reference §7)
-class_weights = [
-    0.04461708, 0.06033372, 0.08519951, 0.08557781, 0.07473958, 0.07342448,
-    0.08012932, 0.07964536, 0.08176919, 0.05574878, 0.06527310, 0.05675503,
-    0.06832815, 0.05600435, 0.06034849, 0.05296357, 0.06878050, 0.05738673,
-    0.07164864, 0.07862047
-]
-occ_class_weights = [0.04461708, 0.05046751]
+# 1 / ln(f + 0.001) of the SemanticKITTI training frequencies
+# (docs/reference-notes.md, Losses and class weights)
+# at full precision: the losses compute them from the frequency tables of
+# datasets/label_maps.py (named_class_weights)
+class_weights = 'semantickitti'
+occ_class_weights = 'semantickitti_occupancy'
 
 model = dict(
     type='OccDepth',

@@ -1,5 +1,6 @@
-# OccDepth's schedule (reference §10.1): AdamW 2e-4 / 1e-4 on every
-# parameter, step decay x0.4 at epochs 18 and 24, 30 epochs, grad clip 35.
+# OccDepth's schedule (docs/reference-notes.md, Schedules): AdamW 2e-4 / 1e-4
+# on every parameter, step decay x0.4 at epochs 18 and 24, 30 epochs, grad clip
+# 35.
 optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=2e-4, weight_decay=1e-4),

@@ -134,3 +134,37 @@ def semantickitti_inverse_lut() -> np.ndarray:
 def class_weights_from_frequencies(freq) -> np.ndarray:
     """Class weights ``1 / ln(f + 0.001)`` of MonoScene / OccDepth."""
     return 1.0 / np.log(np.asarray(freq, dtype=np.float64) + 0.001)
+
+
+def _semantickitti_occupancy_frequencies() -> Tuple[float, float]:
+    freq = SEMANTICKITTI_CLASS_FREQUENCIES
+    return freq[0], float(np.sum(freq[1:]))
+
+
+# Frequencies behind the named class-weight tables of the configs: the
+# authors' ``class_weights`` and ``class_weights_occ`` (built in
+# ``occdepth/scripts/train.py`` from the frequencies of
+# ``occdepth/data/semantic_kitti/params.py``).
+CLASS_WEIGHT_FREQUENCIES = {
+    'semantickitti': SEMANTICKITTI_CLASS_FREQUENCIES,
+    'semantickitti_occupancy': _semantickitti_occupancy_frequencies(),
+}
+
+
+def named_class_weights(name: str) -> np.ndarray:
+    """Full-precision float64 class weights of a named frequency table.
+
+    Configs name the table (``class_weight='semantickitti'``) instead of
+    storing rounded weights, so the loss gets ``1 / ln(f + 0.001)`` at full
+    precision, as the authors build it (a float64 tensor).
+
+    Args:
+        name: A key of :data:`CLASS_WEIGHT_FREQUENCIES`.
+
+    Returns:
+        float64 ``(C,)`` weights.
+    """
+    if name not in CLASS_WEIGHT_FREQUENCIES:
+        raise ValueError(f'unknown class-weight table {name!r}; known: '
+                         f'{sorted(CLASS_WEIGHT_FREQUENCIES)}')
+    return class_weights_from_frequencies(CLASS_WEIGHT_FREQUENCIES[name])

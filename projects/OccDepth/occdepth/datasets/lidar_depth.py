@@ -1,19 +1,24 @@
 """Sparse depth maps from LiDAR scans (the "LiDAR depth" row of Table 4c).
 
-Each velodyne point is projected into the left camera with the calibration
-of its sequence; a pixel keeps the nearest return. The maps are written as
-16-bit PNGs (metres * 256, 0 = no return), the format of the stereo depth
-maps, so either source plugs into the same distillation loss.
+Each velodyne point is projected into both cameras (``image_2`` and
+``image_3``) with the calibration of its sequence (``K_v T_v = P_v Tr``); a
+pixel keeps the nearest return. Like the authors' LiDAR depth (one map per
+view, ``kitti_dataset.py`` with ``use_lidar_depth_gt``), every view gets its
+own map, so the distillation supervises both views. The maps are written as
+16-bit PNGs (metres * 256, 0 = no return) at the size of their image, the
+format of the stereo depth maps: view 0 under ``depth/`` (where the stereo
+maps live), view 1 under ``depth_3/`` (:data:`DEPTH_DIRS`).
 """
 import os
 from typing import Sequence, Tuple
 
 import numpy as np
 import torch
+from PIL import Image
 
 from projects.OccDepth.occdepth.datasets.io import read_calib, write_depth_png
-from projects.OccDepth.occdepth.datasets.semantickitti import \
-    stereo_calibration
+from projects.OccDepth.occdepth.datasets.semantickitti import (
+    DEPTH_DIRS, IMAGE_DIRS, stereo_calibration)
 from projects.OccDepth.occdepth.models.utils import geometry
 
 
@@ -57,13 +62,28 @@ def lidar_depth_map(points: np.ndarray, cam2img: np.ndarray,
     return out.reshape(height, width).astype(np.float32)
 
 
-def create_lidar_depth(data_root: str, out_dir: str, sequences: Sequence[str],
-                       img_hw: Tuple[int, int]) -> int:
-    """Write ``{out_dir}/sequences/XX/depth/{frame}.png`` for every frame
-    that has ``voxels/{frame}.bin`` (the benchmark's frames).
+def _image_size(path: str) -> Tuple[int, int]:
+    """``(H, W)`` of an image file (header only)."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'{path} not found (a LiDAR depth map takes '
+                                'the size of its image)')
+    with Image.open(path) as img:
+        width, height = img.size
+    return height, width
+
+
+def create_lidar_depth(data_root: str, out_dir: str,
+                       sequences: Sequence[str]) -> int:
+    """Write the LiDAR depth map of every view of every benchmark frame.
+
+    For each frame with ``voxels/{frame}.bin``, the scan
+    ``velodyne/{frame}.bin`` is projected into ``image_2`` and ``image_3``
+    and written to ``{out_dir}/sequences/XX/{DEPTH_DIRS[v]}/{frame}.png`` at
+    the size of ``{IMAGE_DIRS[v]}/{frame}.png`` (uncropped, like the image
+    files).
 
     Returns:
-        Number of maps written.
+        Number of frames written (each with one map per view).
     """
     written = 0
     for seq in sequences:
@@ -75,15 +95,22 @@ def create_lidar_depth(data_root: str, out_dir: str, sequences: Sequence[str],
             read_calib(os.path.join(seq_dir, 'calib.txt')))
         frames = sorted(n[:-4] for n in os.listdir(voxel_dir)
                         if n.endswith('.bin'))
-        out_seq = os.path.join(out_dir, 'sequences', seq, 'depth')
-        os.makedirs(out_seq, exist_ok=True)
+        out_dirs = [
+            os.path.join(out_dir, 'sequences', seq, d) for d in DEPTH_DIRS
+        ]
+        for path in out_dirs:
+            os.makedirs(path, exist_ok=True)
         for frame in frames:
             scan = os.path.join(seq_dir, 'velodyne', f'{frame}.bin')
             if not os.path.isfile(scan):
                 raise FileNotFoundError(f'{scan} not found (LiDAR depth '
                                         'needs the velodyne scans)')
-            depth = lidar_depth_map(
-                read_velodyne(scan), cam2img[0], lidar2cam[0], img_hw)
-            write_depth_png(os.path.join(out_seq, f'{frame}.png'), depth)
+            points = read_velodyne(scan)
+            for view, (img_dir, path) in enumerate(zip(IMAGE_DIRS, out_dirs)):
+                img_hw = _image_size(
+                    os.path.join(seq_dir, img_dir, f'{frame}.png'))
+                depth = lidar_depth_map(points, cam2img[view], lidar2cam[view],
+                                        img_hw)
+                write_depth_png(os.path.join(path, f'{frame}.png'), depth)
             written += 1
     return written

@@ -9,16 +9,18 @@ One frame ``NYUxxxx_xxxx`` of ``NYU{train,test}/`` is three files:
   0.02 m voxels. The runs are in C order of the array ``(240, 144, 240)``
   (the last axis varies fastest), the layout the reference reshapes them to.
   The array axes are world ``(x, z, y)``: axis 1 (144 voxels, 2.88 m) is the
-  vertical world z, axis 2 (240 voxels) world y (reference Sec. 9.4). Values
-  are the 37 NYU classes ``0 .. 36`` (0 = empty) or 255 (not labelled).
+  vertical world z, axis 2 (240 voxels) world y (docs/reference-notes.md,
+  NYUv2 data). Values are the 37 NYU classes ``0 .. 36`` (0 = empty) or 255
+  (not labelled).
 * ``{name}_color.jpg``: the 640 x 480 RGB image.
 * ``{name}.png``: the Kinect depth, 16-bit, in the SUN RGB-D / SSCNet
   format: millimetres rotated left by 3 bits within 16 bits,
   ``stored = ((mm << 3) | (mm >> 13)) & 0xFFFF``. The reader undoes the
   rotation, ``mm = ((stored >> 3) | (stored << 13)) & 0xFFFF``. Below
   8.192 m the top 3 bits of ``mm`` are 0, so this equals ``stored / 8000``
-  metres, which is what the released OccDepth code computes (reference
-  Sec. 5.1); ``bit_rotation=False`` reproduces that shortcut exactly.
+  metres, which is what the released OccDepth code computes
+  (``occdepth/data/NYU/nyu_dataset.py: load_depth``); ``bit_rotation=False``
+  reproduces that shortcut exactly.
 
 Every reader checks sizes and raises :class:`ValueError` naming the file.
 """

@@ -60,8 +60,8 @@ def nyu_calibration(
         vox_origin: World coordinates of the grid's minimum corner.
         intrinsics: ``(3, 3)`` camera matrix.
         virtual_baseline: Baseline of the virtual right camera (shifted
-            along the camera's +x axis, reference Sec. 9.4) appended as view
-            1, or None for the real camera only.
+            along the camera's +x axis; docs/reference-notes.md, NYUv2 data)
+            appended as view 1, or None for the real camera only.
 
     Returns:
         tuple: ``cam2img`` ``(V, 3, 3)`` and ``lidar2cam`` ``(V, 4, 4)``,

@@ -19,6 +19,9 @@ KITTI_SPLITS: Dict[str, Tuple[str, ...]] = {
     'test': tuple(f'{i:02d}' for i in range(11, 22)),
 }
 IMAGE_DIRS = ('image_2', 'image_3')
+# Depth maps of each view under depth_root/sequences/XX/ (view 0: the folder
+# of the stereo maps; tools/create_data.py kitti-lidar-depth writes both).
+DEPTH_DIRS = ('depth', 'depth_3')
 CALIB_KEYS = ('P2', 'P3')
 
 
@@ -62,7 +65,8 @@ class SemanticKittiSSCDataset(SeededDatasetMixin, BaseDataset):
     served without ground truth.
 
     Each data info holds paths and a few small arrays: ``img_paths``,
-    ``label_path`` / ``invalid_path`` (None when absent), ``depth_path``,
+    ``label_path`` / ``invalid_path`` (None when absent), ``depth_path``
+    (view 0) and ``depth_paths`` (one per view, :data:`DEPTH_DIRS`),
     ``label_cache_prefix``, ``cam2img`` ``(2, 3, 3)``, ``lidar2cam``
     ``(2, 4, 4)``, ``sequence``, ``frame_id``, ``grid_size``,
     ``voxel_size`` and ``voxel_origin``.
@@ -202,6 +206,11 @@ class SemanticKittiSSCDataset(SeededDatasetMixin, BaseDataset):
             if self.depth_root is not None:
                 info['depth_path'] = os.path.join(self.depth_root, 'sequences',
                                                   seq, 'depth', f'{frame}.png')
+                info['depth_paths'] = [
+                    os.path.join(self.depth_root, 'sequences', seq, d,
+                                 f'{frame}.png')
+                    for d in DEPTH_DIRS[:self.num_views]
+                ]
             infos.append(info)
         return infos
 

@@ -1,26 +1,45 @@
 """SSCDataPreprocessor: normalise and stack the views, move to the device."""
-from typing import Dict, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import torch
 from mmdet3d.registry import MODELS
 from mmengine.model import BaseDataPreprocessor
+from torch import nn
+
+# registers the batch augmentations
+from projects.OccDepth.occdepth.models import \
+    batch_augments as _batch_augments  # noqa: F401
 
 
 @MODELS.register_module()
 class SSCDataPreprocessor(BaseDataPreprocessor):
     """Turn packed samples into a normalised ``(B, V, 3, H, W)`` batch.
 
+    In training, ``batch_augments`` then run in order on the normalised
+    views ``(B * V, 3, H, W)``: augmentations defined on normalised tensors,
+    such as the released code's strong augmentation
+    (``models/batch_augments.py``), which the data pipeline (uint8 pixels)
+    cannot express. They draw from torch's global CPU generator of the main
+    process, seeded per iteration by ``ResumableRandomnessHook``.
+
     Args:
         mean: Per-channel mean of the 0-255 RGB input.
         std: Per-channel standard deviation of the 0-255 RGB input.
         non_blocking: Copy to the device without blocking.
+        batch_augments: Configs of batch augmentations (``MODELS``), None
+            for none.
     """
 
     def __init__(self,
                  mean: Sequence[float] = (123.675, 116.28, 103.53),
                  std: Sequence[float] = (58.395, 57.12, 57.375),
-                 non_blocking: bool = False) -> None:
+                 non_blocking: bool = False,
+                 batch_augments: Optional[List[dict]] = None) -> None:
         super().__init__(non_blocking=non_blocking)
+        self.batch_augments = (
+            nn.ModuleList(
+                MODELS.build(cfg)
+                for cfg in batch_augments) if batch_augments else None)
         self.register_buffer('mean',
                              torch.tensor(mean).view(1, 1, 3, 1, 1), False)
         self.register_buffer('std',
@@ -32,7 +51,7 @@ class SSCDataPreprocessor(BaseDataPreprocessor):
         Args:
             data: ``{'inputs': {'imgs': list of (V, 3, H, W) or a stacked
                 tensor}, 'data_samples': list}`` from the data loader.
-            training: Unused; part of the mmengine interface.
+            training: Whether to run ``batch_augments``.
 
         Returns:
             ``{'inputs': {'imgs': (B, V, 3, H, W) float}, 'data_samples'}``.
@@ -50,6 +69,11 @@ class SSCDataPreprocessor(BaseDataPreprocessor):
             raise ValueError('expected images of shape (B, V, 3, H, W), got '
                              f'{tuple(imgs.shape)}')
         imgs = (imgs.float() - self.mean) / self.std
+        if training and self.batch_augments is not None:
+            views = imgs.flatten(0, 1)
+            for augment in self.batch_augments:
+                views = augment(views)
+            imgs = views.reshape(imgs.shape)
         return {
             'inputs': {
                 'imgs': imgs

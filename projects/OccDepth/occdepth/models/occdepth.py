@@ -303,7 +303,7 @@ class OccDepth(BaseModel):
         if self.depth_head is not None:
             depth_prob, voxel_weight = self.depth_head(
                 by_scale[self.depth_head.feature_stride], geo['cam2img'],
-                geo['lidar2img'], img_hw)
+                geo['lidar2img'], img_hw, geo['ida_mat'])
             x3d = x3d * (voxel_weight * self.depth_scale)
             outputs['depth_prob'] = depth_prob
         outputs.update(self.occ_head(x3d))

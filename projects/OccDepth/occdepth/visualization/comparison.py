@@ -10,10 +10,13 @@ from projects.OccDepth.occdepth.visualization.voxel_render import render_voxels
 from projects.OccDepth.occdepth.visualization.voxel_surface import (
     Vec3, as_label_grid)
 
+# Height in pixels of the title strip above each panel.
+TITLE_STRIP = 24
 
-def _titled(panel: np.ndarray, title: str, strip: int,
-            background: Tuple[int, int, int]) -> np.ndarray:
-    """Put a title strip above a panel."""
+
+def titled(panel: np.ndarray, title: str, strip: int,
+           background: Tuple[int, int, int]) -> np.ndarray:
+    """Put a title strip of ``strip`` pixels above a panel."""
     height, width = panel.shape[:2]
     out = Image.new('RGB', (width, height + strip), background)
     out.paste(Image.fromarray(panel), (0, strip))
@@ -24,6 +27,24 @@ def _titled(panel: np.ndarray, title: str, strip: int,
     y = max(0, (strip - (box[3] - box[1])) // 2 - box[1])
     draw.text((x, y), title, fill=(0, 0, 0), font=font)
     return np.asarray(out)
+
+
+def fit_image(image: np.ndarray, size: Tuple[int, int],
+              background: Tuple[int, int, int]) -> np.ndarray:
+    """Scale an ``(H, W, 3)`` image to fit a ``(height, width)`` panel,
+    centred on the background."""
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f'image must be (H, W, 3), got {image.shape}')
+    height, width = size
+    scale = min(width / image.shape[1], height / image.shape[0])
+    new_w = max(1, int(round(image.shape[1] * scale)))
+    new_h = max(1, int(round(image.shape[0] * scale)))
+    small = Image.fromarray(image.astype(np.uint8)).resize(
+        (new_w, new_h), Image.Resampling.BILINEAR)
+    frame = Image.new('RGB', (width, height), background)
+    frame.paste(small, ((width - new_w) // 2, (height - new_h) // 2))
+    return np.asarray(frame)
 
 
 def render_comparison(pred: np.ndarray,
@@ -65,21 +86,11 @@ def render_comparison(pred: np.ndarray,
                          f'{gt.shape}')
     if len(titles) != 3:
         raise ValueError(f'titles must name 3 panels, got {len(titles)}')
-    height, width = size
-    strip = 24
+    strip = TITLE_STRIP
     panels = []
     if image is not None:
-        image = np.asarray(image)
-        if image.ndim != 3 or image.shape[2] != 3:
-            raise ValueError(f'image must be (H, W, 3), got {image.shape}')
-        scale = min(width / image.shape[1], height / image.shape[0])
-        new_w = max(1, int(round(image.shape[1] * scale)))
-        new_h = max(1, int(round(image.shape[0] * scale)))
-        small = Image.fromarray(image.astype(np.uint8)).resize(
-            (new_w, new_h), Image.Resampling.BILINEAR)
-        frame = Image.new('RGB', (width, height), background)
-        frame.paste(small, ((width - new_w) // 2, (height - new_h) // 2))
-        panels.append(_titled(np.asarray(frame), titles[0], strip, background))
+        frame = fit_image(image, size, background)
+        panels.append(titled(frame, titles[0], strip, background))
     for grid, title in ((pred, titles[1]), (gt, titles[2])):
         rendered = render_voxels(
             grid,
@@ -89,5 +100,5 @@ def render_comparison(pred: np.ndarray,
             size=size,
             background=background,
             **render_kwargs)
-        panels.append(_titled(rendered, title, strip, background))
+        panels.append(titled(rendered, title, strip, background))
     return np.concatenate(panels, axis=1)

@@ -10,8 +10,7 @@ import numpy as np
 from projects.OccDepth.occdepth.datasets.label_maps import (
     IGNORE_INDEX, SEMANTICKITTI_PALETTE)
 from projects.OccDepth.occdepth.visualization.voxel_surface import (
-    Vec3, as_label_grid, drawn_voxels, exposed_faces, face_edges,
-    palette_array, vec3)
+    Vec3, as_label_grid, drawn_voxels, palette_array, surface_quads, vec3)
 
 
 def save_ply(path: str,
@@ -48,25 +47,9 @@ def save_ply(path: str,
     vsize = vec3(voxel_size)
     org = vec3(origin)
     occ = drawn_voxels(grid, pal, ignore_index)
-    verts, cols = [], []
-    for axis in range(3):
-        ax1, ax2 = face_edges(axis)
-        step1, step2 = np.zeros(3), np.zeros(3)
-        step1[ax1], step2[ax2] = 1, 1
-        for sign in (1, -1):
-            idx = np.stack(np.nonzero(exposed_faces(occ, axis, sign)), axis=1)
-            corner = idx.astype(np.float64)
-            if sign > 0:
-                corner[:, axis] += 1
-                quad = (0 * step1, step1, step1 + step2, step2)
-            else:
-                quad = (0 * step1, step2, step1 + step2, step1)
-            corners = corner[:, None, :] + np.stack(quad)[None]
-            verts.append(org + corners.reshape(-1, 3) * vsize)
-            colour = pal[grid[tuple(idx.T)]].astype(np.uint8)
-            cols.append(np.repeat(colour, 4, axis=0))
-    vertices = np.concatenate(verts).astype(np.float32)
-    colours = np.concatenate(cols)
+    corners, labels, _ = surface_quads(grid, occ)
+    vertices = (org + corners.reshape(-1, 3) * vsize).astype(np.float32)
+    colours = np.repeat(pal[labels].astype(np.uint8), 4, axis=0)
     num_v, num_f = len(vertices), len(vertices) // 4
     header = '\n'.join([
         'ply', f"format {'binary_little_endian' if binary else 'ascii'} 1.0",

@@ -46,6 +46,8 @@ _OUT_OF_VIEW_GREY = 200.0
 # Darkening of face borders and the minimum face size (pixels) to draw them.
 _EDGE_SHADE = 0.7
 _EDGE_MIN_PIXELS = 6.0
+# Tolerance of the face-edge test in face coordinates.
+_EDGE_EPS = 1e-6
 # Samples per chunk of the rasteriser (bounds the temporary memory).
 _CHUNK_SAMPLES = 1 << 21
 
@@ -133,7 +135,10 @@ def _rasterise(view: _View, anchors: np.ndarray, edge1: np.ndarray,
         rel = cand - a_pix[:, None, :]
         ab = rel @ inv.T
         a, b = ab[..., 0], ab[..., 1]
-        keep = (a >= 0) & (a < 1) & (b >= 0) & (b < 1)
+        # half-open edges shifted by _EDGE_EPS: a pixel centre on the edge of
+        # two faces goes to exactly one of them despite rounding
+        keep = ((a >= -_EDGE_EPS) & (a < 1 - _EDGE_EPS) & (b >= -_EDGE_EPS) &
+                (b < 1 - _EDGE_EPS))
         keep &= (cand[..., 0] >= 0) & (cand[..., 0] < view.width)
         keep &= (cand[..., 1] >= 0) & (cand[..., 1] < view.height)
         face, sample = np.nonzero(keep)

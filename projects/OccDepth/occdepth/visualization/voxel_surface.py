@@ -52,6 +52,46 @@ def face_edges(axis: int) -> Tuple[int, int]:
     return (axis + 1) % 3, (axis + 2) % 3
 
 
+def surface_quads(
+        grid: np.ndarray,
+        occ: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Exposed faces of the drawn voxels as quads in voxel-index units.
+
+    Args:
+        grid: ``(X, Y, Z)`` integer labels.
+        occ: Bool mask of the drawn voxels (:func:`drawn_voxels`).
+
+    Returns:
+        tuple: ``corners`` float64 ``(F, 4, 3)`` (corner ``c`` of face ``f``
+        at index position ``corners[f, c]``; the corners wind
+        counter-clockwise seen from outside, so ``(c1 - c0) x (c3 - c0)``
+        points out of the voxel), ``labels`` ``(F,)`` of the face's voxel
+        and ``normals`` int ``(F, 3)`` (unit outward normal). Faces are
+        ordered by axis (x, y, z), then direction (+, -), then voxel index
+        in C order.
+    """
+    corners, labels, normals = [], [], []
+    for axis in range(3):
+        ax1, ax2 = face_edges(axis)
+        step1, step2 = np.zeros(3), np.zeros(3)
+        step1[ax1], step2[ax2] = 1, 1
+        for sign in (1, -1):
+            idx = np.stack(np.nonzero(exposed_faces(occ, axis, sign)), axis=1)
+            corner = idx.astype(np.float64)
+            if sign > 0:
+                corner[:, axis] += 1
+                quad = (0 * step1, step1, step1 + step2, step2)
+            else:
+                quad = (0 * step1, step2, step1 + step2, step1)
+            corners.append(corner[:, None, :] + np.stack(quad)[None])
+            labels.append(grid[tuple(idx.T)])
+            normal = np.zeros((len(idx), 3), dtype=np.int64)
+            normal[:, axis] = sign
+            normals.append(normal)
+    return (np.concatenate(corners), np.concatenate(labels),
+            np.concatenate(normals))
+
+
 def palette_array(palette: Sequence[Sequence[int]]) -> np.ndarray:
     """Palette as an ``(N, 3)`` float array."""
     pal = np.asarray(palette, dtype=np.float64)

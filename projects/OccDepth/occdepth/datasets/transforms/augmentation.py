@@ -189,7 +189,8 @@ class RandomStereoFlip(BaseTransform):
     Required Keys:
 
     - imgs (list[np.ndarray])
-    - gt_depth (np.ndarray, optional)
+    - gt_depth (np.ndarray, optional): ``(H, W)`` or one map per view
+      ``(V, H, W)``; each map is flipped in place with its image.
     - ida_mat (np.ndarray, optional): ``(3, 3)`` affine map of homogeneous
       pixels ``(u, v, 1)`` of an earlier 2D augmentation, composed with the
       flip.
@@ -233,7 +234,7 @@ class RandomStereoFlip(BaseTransform):
             ]
             if 'gt_depth' in results:
                 results['gt_depth'] = np.ascontiguousarray(
-                    results['gt_depth'][:, ::-1])
+                    results['gt_depth'][..., ::-1])
             ida_mat = horizontal_flip_matrix(width) @ ida_mat
         results['flip'] = flip
         results['ida_mat'] = ida_mat

@@ -1,7 +1,7 @@
 """Loading transforms of the stereo SSC pipeline: images, labels, depth."""
 import logging
 import os
-from typing import Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 from mmcv.transforms import BaseTransform
@@ -217,37 +217,64 @@ class LoadSSCLabels(BaseTransform):
 
 @TRANSFORMS.register_module()
 class LoadStereoDepth(BaseTransform):
-    """Load the left view's stereo depth map, cropped like the images.
+    """Load the depth map of view 0, or of every view, cropped like the images.
+
+    Stereo depth maps exist for the left view only (``num_views=1``); LiDAR
+    depth maps (``tools/create_data.py kitti-lidar-depth``) exist for both
+    cameras, and the authors supervise every view with them
+    (``use_lidar_depth_gt`` in ``occdepth/data/semantic_kitti/
+    kitti_dataset.py``), so ``num_views=2`` loads one map per view.
 
     Required Keys:
 
-    - depth_path (str)
+    - depth_path (str): view 0's map, read when ``num_views`` is 1.
+    - depth_paths (list[str]): one map per view, read when ``num_views`` is
+      larger.
     - ori_shape (tuple[int, int], optional): when present (after
-      :class:`LoadStereoImages`), the depth map must have this size before
+      :class:`LoadStereoImages`), every depth map must have this size before
       cropping.
     - img_shape (tuple[int, int], optional): when present, the cropped
-      depth map must have this size.
+      depth maps must have this size.
 
     Added Keys:
 
-    - gt_depth (np.ndarray): float32 ``(H, W)`` metres, 0 = unknown.
+    - gt_depth (np.ndarray): float32 metres, 0 = unknown: ``(H, W)`` for
+      ``num_views=1``, else ``(num_views, H, W)`` (view ``v`` in row ``v``).
 
     Args:
         crop_size: ``(H, W)`` of the top-left crop, or None to keep the full
             map; use the crop of :class:`LoadStereoImages`.
+        num_views: Number of views whose depth maps are loaded (views
+            ``0 .. num_views - 1``).
     """
 
-    def __init__(self, crop_size: Optional[Sequence[int]] = KITTI_CROP):
+    def __init__(self,
+                 crop_size: Optional[Sequence[int]] = KITTI_CROP,
+                 num_views: int = 1):
         self.crop_size = _check_crop_size(crop_size)
+        if int(num_views) < 1:
+            raise ValueError(f'num_views must be >= 1, got {num_views}')
+        self.num_views = int(num_views)
 
-    def transform(self, results: dict) -> dict:
-        """Read and crop the depth PNG of view 0."""
-        path = results.get('depth_path')
-        if path is None:
+    def _paths(self, results: dict) -> List[str]:
+        key = 'depth_path' if self.num_views == 1 else 'depth_paths'
+        paths = results.get(key)
+        if paths is None:
             raise ValueError(
                 f'sample {results.get("sequence")}/{results.get("frame_id")}'
-                f' has no depth_path: set depth_root on the dataset to use '
+                f' has no {key}: set depth_root on the dataset to use '
                 f'LoadStereoDepth')
+        if self.num_views == 1:
+            return [paths]
+        if len(paths) < self.num_views:
+            raise ValueError(
+                f'sample {results.get("sequence")}/{results.get("frame_id")}'
+                f' has depth maps for {len(paths)} view(s) ({paths}), '
+                f'LoadStereoDepth(num_views={self.num_views}) needs '
+                f'{self.num_views}')
+        return list(paths[:self.num_views])
+
+    def _read(self, path: str, results: dict) -> np.ndarray:
         if not os.path.isfile(path):
             raise FileNotFoundError(f'depth file not found: {path}')
         depth = read_depth_png(path)
@@ -267,8 +294,15 @@ class LoadStereoDepth(BaseTransform):
             raise ValueError(f'{path}: depth map of size (H, W) = '
                              f'{depth.shape} (after cropping) differs from '
                              f'the image size {tuple(img_shape)}')
+        return depth
+
+    def transform(self, results: dict) -> dict:
+        """Read and crop the depth PNG of each loaded view."""
+        maps = [self._read(p, results) for p in self._paths(results)]
+        depth = maps[0] if self.num_views == 1 else np.stack(maps)
         results['gt_depth'] = np.ascontiguousarray(depth)
         return results
 
     def __repr__(self) -> str:
-        return f'{self.__class__.__name__}(crop_size={self.crop_size})'
+        return (f'{self.__class__.__name__}(crop_size={self.crop_size}, '
+                f'num_views={self.num_views})')

@@ -1,9 +1,11 @@
 """EfficientNet encoder + UNet decoder shared by all camera views.
 
 The decoder is the AdaBins-style ``DecoderBN`` used by MonoScene and OccDepth
-(reference Sec. 2); the encoder is ``efficientnet_pytorch``'s EfficientNet
-with TF "SAME" padding computed from the input size.
+(docs/reference-notes.md, 2D backbone); the encoder is
+``efficientnet_pytorch``'s EfficientNet with TF "SAME" padding computed from
+the input size.
 """
+import os.path as osp
 from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence
 
@@ -64,8 +66,8 @@ def convert_reference_unet2d(state: Dict[str, Tensor],
     The reference UNet2D holds a geffnet ``tf_efficientnet_<arch>_ns``
     encoder (same tensors as efficientnet_pytorch, other names, blocks
     grouped by stage) and a decoder ``conv2`` / ``up<s>._net`` /
-    ``resize_output_1_<s>`` (reference Sec. 12). The head BN ``bn2``, which
-    the UNet never runs, is dropped.
+    ``resize_output_1_<s>`` (docs/reference-notes.md, Checkpoint keys). The
+    head BN ``bn2``, which the UNet never runs, is dropped.
 
     Args:
         state: Weights with the ``net_rgb.`` prefix removed, i.e. keys
@@ -142,10 +144,11 @@ class UpSampleBN(nn.Module):
 class EfficientNetUNet2D(BaseModule):
     """2D UNet on an EfficientNet encoder, run on every camera view.
 
-    Encoder taps (reference Sec. 2): the input image, the outputs of the last
-    block of stages 0, 1, 2 and 4 (strides 2, 4, 8, 16) and the head 1x1
-    conv output before its BN (stride 32, ``F`` channels). The decoder applies
-    a 1x1 conv ``F -> F`` with ``padding=1`` (the reference quirk that grows
+    Encoder taps (docs/reference-notes.md, 2D backbone): the input image, the
+    outputs of the last block of stages 0, 1, 2 and 4 (strides 2, 4, 8, 16)
+    and the head 1x1 conv output before its BN (stride 32, ``F`` channels).
+    The decoder applies a 1x1 conv ``F -> F`` with ``padding=1`` (the
+    authors' quirk, ``occdepth/models/unet2d.py: DecoderBN``, that grows
     the bottleneck by one bias-only pixel per side), then five
     :class:`UpSampleBN` stages ``F -> F/2 -> F/4 -> F/8 -> F/16 -> F/32`` at
     strides 16, 8, 4, 2 and 1, each followed for the requested scales by a
@@ -184,8 +187,10 @@ class EfficientNetUNet2D(BaseModule):
         init_cfg: mmengine init config. ``dict(type='Pretrained',
             checkpoint=PATH_OR_URL)`` loads an ``efficientnet_pytorch``
             ``EfficientNet.state_dict()`` (optionally under ``'state_dict'``)
-            into the encoder; with a ``prefix`` key, mmengine's standard
-            prefixed loading into the whole backbone is used instead.
+            into the encoder, such as the output of
+            ``tools/convert_backbone.py`` for timm / geffnet weights; with a
+            ``prefix`` key, mmengine's standard prefixed loading into the
+            whole backbone is used instead.
     """
 
     def __init__(self,
@@ -276,6 +281,13 @@ class EfficientNetUNet2D(BaseModule):
                 ``EfficientNet.state_dict()``, or a dict with that under
                 ``'state_dict'``.
         """
+        if '://' not in checkpoint and not osp.isfile(checkpoint):
+            raise FileNotFoundError(
+                f'EfficientNetUNet2D: init_cfg checkpoint {checkpoint} not '
+                'found. Convert the timm / geffnet tf_efficientnet weights '
+                'with tools/convert_backbone.py SRC ' + checkpoint +
+                ', or set model.backbone.init_cfg=None to start the encoder '
+                'from random weights.')
         ckpt = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
         state = ckpt
         if isinstance(ckpt, dict) and 'state_dict' in ckpt:

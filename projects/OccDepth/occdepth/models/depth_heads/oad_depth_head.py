@@ -3,7 +3,8 @@
 A camera-aware depth network predicts a per-pixel distribution over ``D``
 depth bins on the stride-``s`` feature map. The distribution is sampled at
 every voxel centre (its pixel and its depth bin), giving a voxel-space
-occupancy prior, and is distilled from stereo depth maps (paper Eq. 6).
+occupancy prior, and is distilled from depth maps (paper Eq. 6): the left
+stereo map, or a LiDAR map per view (Table 4c).
 """
 import math
 from typing import Dict, Optional, Sequence, Tuple, Union
@@ -18,6 +19,7 @@ from projects.OccDepth.occdepth.models.utils import geometry
 
 TARGET_BINNINGS = ('same', 'uniform')
 GRID_CONVENTIONS = ('aligned', 'released')
+FLIP_CONVENTIONS = ('pixel_center', 'released')
 
 
 class BasicBlock(nn.Module):
@@ -68,7 +70,8 @@ class SELayer(nn.Module):
 class OADepthHead(BaseModule):
     """Depth network, frustum-to-voxel sampling and depth distillation.
 
-    Depth network (reference Sec. 4.2): 3x3 conv-BN-ReLU to ``mid_channels``;
+    Depth network (docs/reference-notes.md, OAD depth network): 3x3
+    conv-BN-ReLU to ``mid_channels``;
     a squeeze-excitation gate driven by the camera's pixel size
     ``1000 * sqrt(1 / fx^2 + 1 / fy^2)`` through an MLP; three residual basic
     blocks; a 1x1 conv to ``D`` logits; softmax over ``D``.
@@ -88,9 +91,18 @@ class OADepthHead(BaseModule):
     This (``grid_convention='aligned'``) deliberately fixes the released
     code, which normalises with the full image size (``W - 1``, ``H - 1``,
     ``D - 1``) while sampling a 1/``stride`` map with ``align_corners=False``
-    (reference Sec. 13.2: a half-cell misalignment);
+    (a half-cell misalignment, docs/reference-notes.md, OAD sampling grid);
     ``grid_convention='released'`` reproduces that normalisation for
-    checkpoints converted from the authors' code. Points behind the camera
+    checkpoints converted from the authors' code.
+
+    A horizontally flipped sample maps pixel ``u`` to ``W - 1 - u`` (its
+    ``ida_mat``, shared with Stereo-SFA and the images).
+    ``flip_convention='released'`` samples the depth of a flipped sample at
+    ``W - u`` instead, one full-resolution pixel to the right, like the
+    authors' ``ida_mat`` (``img_transform`` in
+    ``occdepth/data/semantic_kitti/kitti_dataset.py`` adds ``W``, while the
+    SFA projection there uses ``W - 1``); ``'pixel_center'`` (default) uses
+    the flip of the images. Points behind the camera
     or with non-finite coordinates sample nothing. Views are averaged with
     their coverage (a sampled volume of ones): ``sum_v sample_v / sum_v
     mask_v`` where the mask sum is positive; a single view is used as
@@ -109,9 +121,12 @@ class OADepthHead(BaseModule):
         target_binning: Bins of the distillation target: ``'same'`` uses
             ``discretization`` (consistent with the lookup, the paper's
             method); ``'uniform'`` uses ``step``-metre bins like the released
-            code (reference Sec. 13.1).
+            code (docs/reference-notes.md, Distillation bins).
         grid_convention: ``'aligned'`` (pixel-centre sampling, default) or
             ``'released'`` (the authors' normalisation, for their weights).
+        flip_convention: ``'pixel_center'`` (flipped samples read the depth
+            at the flipped pixel, default) or ``'released'`` (one pixel
+            further right, ``u' = W - u``, to train like the authors' code).
         loss_depth: Config of the distillation loss (``DepthBCELoss``, paper
             Eq. 6) with its ``loss_weight``.
         init_cfg: mmengine initialisation config.
@@ -128,6 +143,7 @@ class OADepthHead(BaseModule):
                  feature_stride: int = 8,
                  target_binning: str = 'same',
                  grid_convention: str = 'aligned',
+                 flip_convention: str = 'pixel_center',
                  loss_depth: dict = dict(type='DepthBCELoss', loss_weight=1.0),
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
@@ -141,6 +157,9 @@ class OADepthHead(BaseModule):
         if grid_convention not in GRID_CONVENTIONS:
             raise ValueError(f'OADepthHead: grid_convention must be one of '
                              f'{GRID_CONVENTIONS}, got {grid_convention!r}')
+        if flip_convention not in FLIP_CONVENTIONS:
+            raise ValueError(f'OADepthHead: flip_convention must be one of '
+                             f'{FLIP_CONVENTIONS}, got {flip_convention!r}')
         depth_min, depth_max, step = (float(x) for x in depth_bound)
         num_bins = round((depth_max - depth_min) / step)
         if depth_min < 0 or step <= 0 or num_bins < 1 or abs(
@@ -159,6 +178,7 @@ class OADepthHead(BaseModule):
         self.feature_stride = int(feature_stride)
         self.target_binning = target_binning
         self.grid_convention = grid_convention
+        self.flip_convention = flip_convention
         self.grid_size = tuple(int(n) for n in grid_size)
 
         self.reduce_conv = nn.Sequential(
@@ -184,14 +204,21 @@ class OADepthHead(BaseModule):
         x = self.depth_conv(self.se(x, x_se))
         return self.depth_pred(x)
 
-    def sampling_grid(self, lidar2img: Tensor, img_hw: Sequence[int],
-                      feat_hw: Sequence[int]) -> Tensor:
+    def sampling_grid(self,
+                      lidar2img: Tensor,
+                      img_hw: Sequence[int],
+                      feat_hw: Sequence[int],
+                      ida_mat: Optional[Tensor] = None) -> Tensor:
         """``grid_sample`` coordinates of every voxel in every view.
 
         Args:
             lidar2img: ``(B, V, 4, 4)`` voxel frame -> augmented pixels.
             img_hw: ``(H, W)`` of the full-resolution image.
             feat_hw: ``(h, w)`` of the depth map, ``ceil((H, W) / stride)``.
+            ida_mat: ``(B, 3, 3)`` 2D augmentation of each sample (already
+                part of ``lidar2img``), or None without augmentation; with
+                ``flip_convention='released'`` a mirrored sample
+                (``ida_mat[0, 0] < 0``) is read one pixel further right.
 
         Returns:
             ``(B, V, N, 3)`` float64 ``(x, y, z)`` in ``[-2, 2]``, ordered
@@ -204,6 +231,11 @@ class OADepthHead(BaseModule):
                 f'OADepthHead: a {h}x{w} depth map is not the stride-{s} map '
                 f'of a {img_hw[0]}x{img_hw[1]} image')
         uv, depth = geometry.project_points(self.voxel_centers, lidar2img)
+        if self.flip_convention == 'released' and ida_mat is not None:
+            # the authors flip about W (u' = W - u), the images about W - 1
+            flipped = (ida_mat[:, 0, 0] < 0).to(uv.dtype)
+            uv = torch.stack([uv[..., 0] + flipped[:, None, None], uv[..., 1]],
+                             dim=-1)
         index = geometry.depth_to_bin(depth, self.discretization,
                                       self.depth_min, self.depth_max,
                                       self.num_bins)
@@ -225,8 +257,12 @@ class OADepthHead(BaseModule):
             valid.unsqueeze(-1), grid.clamp(-2, 2), torch.full_like(grid, -2))
         return grid
 
-    def forward(self, feat: Tensor, cam2img: Tensor, lidar2img: Tensor,
-                img_hw: Sequence[int]) -> Tuple[Tensor, Tensor]:
+    def forward(self,
+                feat: Tensor,
+                cam2img: Tensor,
+                lidar2img: Tensor,
+                img_hw: Sequence[int],
+                ida_mat: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
         """Predict depth and its voxel-space occupancy prior.
 
         Args:
@@ -234,6 +270,8 @@ class OADepthHead(BaseModule):
             cam2img: ``(B, V, 3|4, 3|4)`` intrinsics of each view.
             lidar2img: ``(B, V, 4, 4)`` voxel frame -> augmented pixels.
             img_hw: ``(H, W)`` of the full-resolution image.
+            ida_mat: ``(B, 3, 3)`` 2D augmentation of each sample, or None
+                (see :meth:`sampling_grid`).
 
         Returns:
             tuple: ``depth_prob`` ``(B, V, D, h, w)`` softmax probabilities
@@ -247,22 +285,27 @@ class OADepthHead(BaseModule):
                 f'features of shape {tuple(feat.shape)}')
         logits = self.depth_logits(feat.flatten(0, 1), cam2img.flatten(0, 1))
         prob = logits.softmax(dim=1).unflatten(0, (b, v))
-        return prob, self.sample_voxels(prob, lidar2img, img_hw)
+        return prob, self.sample_voxels(prob, lidar2img, img_hw, ida_mat)
 
-    def sample_voxels(self, depth_prob: Tensor, lidar2img: Tensor,
-                      img_hw: Sequence[int]) -> Tensor:
+    def sample_voxels(self,
+                      depth_prob: Tensor,
+                      lidar2img: Tensor,
+                      img_hw: Sequence[int],
+                      ida_mat: Optional[Tensor] = None) -> Tensor:
         """Read every view's depth distribution at every voxel centre.
 
         Args:
             depth_prob: ``(B, V, D, h, w)`` depth probabilities.
             lidar2img: ``(B, V, 4, 4)`` voxel frame -> augmented pixels.
             img_hw: ``(H, W)`` of the full-resolution image.
+            ida_mat: ``(B, 3, 3)`` 2D augmentation, or None (see
+                :meth:`sampling_grid`).
 
         Returns:
             ``(B, 1, X, Y, Z)`` coverage-weighted mean over the views.
         """
         b, v, _, h, w = depth_prob.shape
-        grid = self.sampling_grid(lidar2img, img_hw, (h, w))
+        grid = self.sampling_grid(lidar2img, img_hw, (h, w), ida_mat)
         grid = grid.to(depth_prob.dtype).flatten(0, 1)[:, None, None]
         # Channel 0: probabilities; channel 1: ones for the coverage mask.
         prob = depth_prob.flatten(0, 1)
@@ -285,11 +328,13 @@ class OADepthHead(BaseModule):
 
     def depth_targets(self, gt_depth: Tensor,
                       feat_hw: Sequence[int]) -> Tensor:
-        """Target bin of every feature pixel (reference Sec. 5.2).
+        """Target bin of every feature pixel.
 
         The depth map is resized (nearest) to ``stride * (h, w)``, each
         ``stride`` x ``stride`` block keeps its smallest valid (positive)
-        depth, and the depth is binned with ``target_binning``.
+        depth, and the depth is binned with ``target_binning``, as the
+        authors' ``DepthClsLoss._get_downsampled_gt_depth`` does
+        (docs/reference-notes.md, Distillation bins).
 
         Args:
             gt_depth: ``(B, H, W)`` metres, 0 where unknown.
@@ -324,19 +369,33 @@ class OADepthHead(BaseModule):
         return index.long()
 
     def loss(self, depth_prob: Tensor, gt_depth: Tensor) -> Dict[str, Tensor]:
-        """Depth distillation loss on view 0.
+        """Depth distillation loss over every view that has a depth map.
+
+        A stereo depth map supervises view 0; per-view maps (LiDAR depth)
+        supervise views ``0 .. V_gt - 1``. As in the authors'
+        ``get_depth_loss`` (``occdepth/loss/depth_loss.py``), the feature
+        pixels of all supervised views are pooled into one set of rows, so
+        the loss is the BCE summed over the rows with a target of every view
+        divided by their total count (not a mean of per-view losses).
 
         Args:
             depth_prob: ``(B, V, D, h, w)`` from :meth:`forward`.
-            gt_depth: ``(B, H, W)`` depth of view 0 in metres, 0 = unknown.
+            gt_depth: ``(B, H, W)`` depth of view 0, or ``(B, V_gt, H, W)``
+                one map per view, ``V_gt <= V``; metres, 0 = unknown.
 
         Returns:
             dict: ``loss_depth``.
         """
-        b, _, d, h, w = depth_prob.shape
-        if gt_depth.shape[0] != b:
-            raise ValueError(f'OADepthHead: gt_depth has {gt_depth.shape[0]} '
-                             f'samples, depth_prob has {b}')
-        target = self.depth_targets(gt_depth, (h, w))
-        prob = depth_prob[:, 0].permute(0, 2, 3, 1).reshape(-1, d)
+        b, v, d, h, w = depth_prob.shape
+        if gt_depth.dim() == 3:
+            gt_depth = gt_depth[:, None]
+        if (gt_depth.dim() != 4 or gt_depth.shape[0] != b
+                or not 1 <= gt_depth.shape[1] <= v):
+            raise ValueError(f'OADepthHead: gt_depth must be (B, H, W) or '
+                             f'(B, V_gt, H, W) with B = {b} and V_gt <= {v} '
+                             f'views, got {tuple(gt_depth.shape)}')
+        views = gt_depth.shape[1]
+        target = self.depth_targets(gt_depth.flatten(0, 1), (h, w))
+        prob = depth_prob[:, :views].flatten(0, 1)
+        prob = prob.permute(0, 2, 3, 1).reshape(-1, d)
         return dict(loss_depth=self.loss_depth(prob, target.reshape(-1)))

@@ -14,7 +14,9 @@ def depth_bce_loss(depth_prob: Tensor, target_bin: Tensor) -> Tensor:
 
     Rows whose target is negative have no depth and are skipped. The loss is
     summed over the remaining rows and all ``D`` bins and divided by
-    ``max(1, number of rows with a target)``. It is computed in float32 with
+    ``max(1, number of rows with a target)``; the rows of several supervised
+    views are passed together (``OADepthHead.loss``), so views are pooled,
+    not averaged. It is computed in float32 with
     autocast disabled; ``F.binary_cross_entropy`` clamps ``log`` at -100.
 
     Args:

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from mmdet3d.registry import MODELS
 from torch import Tensor, nn
 
+from projects.OccDepth.occdepth.datasets.label_maps import named_class_weights
 from projects.OccDepth.occdepth.models.ops import class_sums
 
 IGNORE_INDEX = 255
@@ -44,10 +45,14 @@ def _check_target(scores: Tensor, target: Tensor, name: str) -> None:
 
 
 def _class_weight_buffer(
-        weights: Optional[Sequence[float]]) -> Optional[Tensor]:
+        weights: Optional[Union[str, Sequence[float]]]) -> Optional[Tensor]:
+    """float64 weights (cast to the logits' dtype at use, like the authors);
+    a string names a frequency table of ``label_maps``."""
     if weights is None:
         return None
-    return torch.as_tensor(weights, dtype=torch.float32)
+    if isinstance(weights, str):
+        weights = named_class_weights(weights)
+    return torch.as_tensor(weights, dtype=torch.float64)
 
 
 def ce_ssc_loss(logits: Tensor,
@@ -213,13 +218,15 @@ class SSCCrossEntropyLoss(nn.Module):
     """:func:`ce_ssc_loss` times ``loss_weight`` (MonoScene ``CE_ssc_loss``).
 
     Args:
-        class_weight: ``(C,)`` weights of the classes, ``None``: uniform.
+        class_weight: ``(C,)`` weights of the classes, the name of a
+            frequency table (``label_maps.named_class_weights``, e.g.
+            ``'semantickitti'``), or ``None``: uniform.
         ignore_index: Label without supervision.
         loss_weight: Multiplier of the loss.
     """
 
     def __init__(self,
-                 class_weight: Optional[Sequence[float]] = None,
+                 class_weight: Optional[Union[str, Sequence[float]]] = None,
                  ignore_index: int = IGNORE_INDEX,
                  loss_weight: float = 1.0) -> None:
         super().__init__()
@@ -241,7 +248,8 @@ class OccupancyLoss(SSCCrossEntropyLoss):
     """:func:`occupancy_loss` (empty / occupied CE) times ``loss_weight``.
 
     Args:
-        class_weight: ``(2,)`` empty / occupied weights, ``None``: uniform.
+        class_weight: ``(2,)`` empty / occupied weights, a table name
+            (``'semantickitti_occupancy'``), ``None``: uniform.
         ignore_index: Label without supervision.
         loss_weight: Multiplier of the loss.
     """

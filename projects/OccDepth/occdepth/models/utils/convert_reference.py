@@ -1,7 +1,8 @@
 """Map the authors' released OccDepth weights onto this project's model.
 
 The released checkpoints are PyTorch Lightning 1.4.9 ``.ckpt`` files whose
-``state_dict`` holds the LightningModule's own keys (reference Sec. 12):
+``state_dict`` holds the LightningModule's own keys (docs/reference-notes.md,
+Checkpoint keys):
 
 * ``net_3d_decoder.*``: the 3D UNet, CRP and SSC head. :class:`SSCHead` uses
   the reference KITTI sub-module names, so the keys map one to one onto
@@ -31,11 +32,11 @@ from collections import OrderedDict
 from typing import Any, Dict, List, Mapping, NamedTuple, Tuple
 
 import torch
-from efficientnet_pytorch import EfficientNet
 from torch import Tensor
 
 from projects.OccDepth.occdepth.models.backbones.efficientnet_unet2d import (
-    ARCHS, UNUSED_ENCODER_KEYS, convert_reference_unet2d)
+    ARCHS, convert_reference_unet2d)
+from projects.OccDepth.occdepth.models.utils import convert_backbone
 
 NYU_3D_NAMES = {
     'process_1_4': 'process_l1',
@@ -157,20 +158,11 @@ def convert_reference_state(state: Mapping[str, Tensor],
 
 
 def encoder_shapes(arch: str) -> Dict[str, torch.Size]:
-    """Shapes of ``backbone.encoder.*`` of an EfficientNetUNet2D of ``arch``.
-
-    Built on the meta device (no memory, no initialisation cost).
-    """
-    if arch not in ARCHS:
-        raise ValueError(f'encoder_shapes: arch must be one of {ARCHS}, got '
-                         f'{arch!r}')
-    with torch.device('meta'):
-        encoder = EfficientNet.from_name(
-            f'efficientnet-{arch}', image_size=None, include_top=False)
+    """Shapes of ``backbone.encoder.*`` of an EfficientNetUNet2D of ``arch``
+    (:func:`convert_backbone.encoder_shapes` under the model's prefix)."""
     return {
-        f'backbone.encoder.{key}': value.shape
-        for key, value in encoder.state_dict().items()
-        if not key.startswith(UNUSED_ENCODER_KEYS)
+        f'backbone.encoder.{key}': shape
+        for key, shape in convert_backbone.encoder_shapes(arch).items()
     }
 
 

@@ -32,27 +32,35 @@ DEPTH_DISCRETIZATIONS = ('UD', 'LID', 'SID')
 def voxel_centers(grid_size: Sequence[int],
                   voxel_size: Union[float, Sequence[float]],
                   origin: Sequence[float],
-                  device: Optional[torch.device] = None,
-                  dtype: torch.dtype = torch.float32) -> Tensor:
+                  device: Optional[torch.device] = None) -> Tensor:
     """Centres of every voxel of a grid, flattened in C order.
+
+    Computed like the authors' ``TSDFVolume.vox2world``
+    (``occdepth/data/utils/fusion.py``): the origin is rounded to float32,
+    ``origin + size * idx + size * 0.5`` is evaluated in float64 and the
+    result is stored in float32. Rounding only the sum (not each product, as
+    a float32 computation would) keeps every projected centre on the
+    authors' side of a pixel boundary; :func:`project_points` then projects
+    these float32 values in float64, as the authors' ``rigid_transform``
+    does.
 
     Args:
         grid_size: ``(X, Y, Z)`` number of voxels along each axis.
         voxel_size: Edge length(s) in metres.
         origin: Voxel-frame coordinates of the grid's minimum corner.
         device: Device of the result.
-        dtype: Dtype of the result.
 
     Returns:
-        Tensor of shape ``(X * Y * Z, 3)``; row ``i * Y * Z + j * Z + k`` is
-        the centre of voxel ``(i, j, k)``.
+        float32 tensor of shape ``(X * Y * Z, 3)``; row
+        ``i * Y * Z + j * Z + k`` is the centre of voxel ``(i, j, k)``.
     """
-    size = torch.as_tensor(voxel_size, dtype=dtype, device=device)
-    size = size.expand(3)
-    org = torch.as_tensor(origin, dtype=dtype, device=device)
-    axes = [torch.arange(n, dtype=dtype, device=device) for n in grid_size]
+    f64 = torch.float64
+    size = torch.as_tensor(voxel_size, dtype=f64, device=device).expand(3)
+    org = torch.as_tensor(origin, dtype=torch.float32, device=device).to(f64)
+    axes = [torch.arange(n, dtype=f64, device=device) for n in grid_size]
     idx = torch.stack(torch.meshgrid(*axes, indexing='ij'), dim=-1)
-    return (org + (idx.reshape(-1, 3) + 0.5) * size)
+    centers = org + size * idx.reshape(-1, 3) + size * 0.5
+    return centers.to(torch.float32)
 
 
 def to_4x4(mat: Tensor) -> Tensor:

@@ -41,7 +41,7 @@ class StereoSFA(BaseModule):
     The fov test is made on the full-resolution image with rounded pixels
     (half to even); a pixel ``p`` of the full image reads pixel ``p // s``
     (floor on int64) of the scale-``s`` map. Out-of-view samples are zero.
-    The per-scale volumes are summed (reference Sec. 3.2).
+    The per-scale volumes are summed (docs/reference-notes.md, Stereo-SFA).
 
     Fusion of the ``V`` per-view samples ``f_v`` with in-view flags ``a_v``:
 

@@ -27,16 +27,16 @@ Two levels:
   border the only one. A row without any hit is copied unshifted.
   :meth:`VirtualStereo.warp` also returns the mask of directly warped
   pixels. Pixels without depth (0) are not splatted.
-* ``level='feature'`` (the released code, reference Sec. 9.5, **the
-  setting behind the released NYU numbers**): every feature scale ``s`` is
-  **backward-warped**, ``f_R(u) = f_L(u + d / s)``, bilinear with border
-  padding, the depth bilinearly resized to the feature size and depth 0
-  giving disparity 0 as in the reference. Like the reference it reads the
-  left depth at the right pixel (one-pass backward warping), but it fixes
-  the reference's quirks: each sample uses its own focal length (not batch
-  element 0's), the sampling grid uses exact pixel centres
-  (``align_corners=False`` convention, no half-pixel shift), and
-  horizontally flipped samples warp the other way.
+* ``level='feature'`` (the released code, docs/reference-notes.md, Virtual
+  stereo; **the setting behind the released NYU numbers**): every feature scale
+  ``s`` is **backward-warped**, ``f_R(u) = f_L(u + d / s)``, bilinear with
+  border padding, the depth bilinearly resized to the feature size and depth 0
+  giving disparity 0 as in the reference. Like the reference it reads the left
+  depth at the right pixel (one-pass backward warping), but it fixes the
+  reference's quirks: each sample uses its own focal length (not batch element
+  0's), the sampling grid uses exact pixel centres (``align_corners=False``
+  convention, no half-pixel shift), and horizontally flipped samples warp the
+  other way.
 
 Flips and other 2D augmentations are read from ``ida_mat`` (``(u, v, 1)`` ->
 augmented pixels): in augmented pixels the right view is displaced by
