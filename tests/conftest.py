@@ -24,3 +24,12 @@ def mmdet3d_scope():
     from mmengine.registry import init_default_scope
     init_default_scope('mmdet3d')
     yield
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """A tool's ``main()`` sizes torch's pool to the machine; the next test
+    starts with one thread again (bit-exact comparisons with one-thread
+    subprocesses depend on it)."""
+    yield
+    torch.set_num_threads(1)

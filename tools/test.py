@@ -5,11 +5,18 @@ import os.path as osp
 import sys
 from typing import Optional, Sequence
 
+# Idle OpenMP threads spin 1000 times before they sleep, not libgomp's
+# 300000, which on a busy machine takes CPU time from the threads doing the
+# work (projects/OccDepth/occdepth/engine/threads.py); libgomp reads it when
+# torch loads it, so before any import of torch.
+if 'OMP_WAIT_POLICY' not in os.environ:
+    os.environ.setdefault('GOMP_SPINCOUNT', '1000')
 # Make ``projects.OccDepth.occdepth`` importable when run as a script.
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from mmdet3d.registry import RUNNERS  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.logging import print_log  # noqa: E402
 
 from projects.OccDepth.occdepth.engine.checkpointing import (  # noqa: E402
     CheckpointError, cli_error)
@@ -17,6 +24,8 @@ from projects.OccDepth.occdepth.engine.launch import (  # noqa: E402
     prepare_cpu_distributed, shutdown_distributed)
 from projects.OccDepth.occdepth.engine.runner import \
     OccDepthRunner  # noqa: E402
+from projects.OccDepth.occdepth.engine.threads import \
+    configure_cpu_threads  # noqa: E402
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -62,6 +71,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
     args = parse_args(argv)
+    threads = configure_cpu_threads()
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
@@ -92,6 +102,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                  f'\'OccDepthRunner\' (configs/_base_/default_runtime.py), '
                  f'got {cfg.get("runner_type", "Runner")!r}')
     prepare_cpu_distributed(cfg)
+    print_log(f'torch uses {threads} CPU thread(s) per process', 'current')
     runner = RUNNERS.build(cfg)
     try:
         runner.test()

@@ -5,6 +5,12 @@ import os
 import os.path as osp
 import sys
 
+# Idle OpenMP threads spin 1000 times before they sleep, not libgomp's
+# 300000, which on a busy machine takes CPU time from the threads doing the
+# work (projects/OccDepth/occdepth/engine/threads.py); libgomp reads it when
+# torch loads it, so before any import of torch.
+if 'OMP_WAIT_POLICY' not in os.environ:
+    os.environ.setdefault('GOMP_SPINCOUNT', '1000')
 # Make ``projects.OccDepth.occdepth`` importable when run as a script.
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -17,6 +23,8 @@ from projects.OccDepth.occdepth.engine.checkpointing import \
     CheckpointError  # noqa: E402
 from projects.OccDepth.occdepth.engine.launch import (  # noqa: E402
     prepare_cpu_distributed, shutdown_distributed)
+from projects.OccDepth.occdepth.engine.threads import \
+    configure_cpu_threads  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -63,6 +71,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    threads = configure_cpu_threads()
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
@@ -109,6 +118,7 @@ def main() -> None:
         cfg.load_from = args.resume
 
     prepare_cpu_distributed(cfg)
+    print_log(f'torch uses {threads} CPU thread(s) per process', 'current')
     if 'runner_type' not in cfg:
         runner = Runner.from_cfg(cfg)
     else:

@@ -15,12 +15,19 @@ measurement and a per-part breakdown of the median step.
 """
 import argparse
 import json
+import os
 import os.path as osp
 import pickle
 import statistics
 import sys
 from typing import Dict, List, Optional, Sequence
 
+# Idle OpenMP threads spin 1000 times before they sleep, not libgomp's
+# 300000, which on a busy machine takes CPU time from the threads doing the
+# work (projects/OccDepth/occdepth/engine/threads.py); libgomp reads it when
+# torch loads it, so before any import of torch.
+if 'OMP_WAIT_POLICY' not in os.environ:
+    os.environ.setdefault('GOMP_SPINCOUNT', '1000')
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
@@ -32,6 +39,8 @@ from projects.OccDepth.occdepth.engine.config_loading import (  # noqa: E402
     image_size, load_config)
 from projects.OccDepth.occdepth.engine.profiling import (  # noqa: E402
     PartTimer, PeakMemory, measure, synthetic_batch)
+from projects.OccDepth.occdepth.engine.threads import \
+    configure_cpu_threads  # noqa: E402
 from projects.OccDepth.occdepth.models.losses import (  # noqa: E402
     frustum_loss, relation_loss, ssc_losses)
 
@@ -70,7 +79,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         metavar=('H', 'W'),
         help='image size (default: crop_size of the training pipeline)')
     parser.add_argument('--batch-size', type=int, default=1)
-    parser.add_argument('--threads', type=int, default=2)
+    parser.add_argument(
+        '--threads',
+        type=int,
+        default=2,
+        help='torch threads (fixed, so that results compare across '
+        'machines)')
     parser.add_argument('--device', default='cpu')
     parser.add_argument(
         '--data-samples',
@@ -182,7 +196,7 @@ def print_tables(results: Dict[str, Dict]) -> None:
 
 def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Dict]:
     args = parse_args(argv)
-    torch.set_num_threads(args.threads)
+    configure_cpu_threads(args.threads)
     cfg = load_config(args.config, args.cfg_options)
     import projects.OccDepth.occdepth  # noqa: F401
     device = torch.device(args.device)
