@@ -1,6 +1,8 @@
 """A tiny synthetic SemanticKITTI-format dataset and a tiny OccDepth config
 for runtime tests (training, resume, distributed, tools)."""
 import os
+import subprocess
+import sys
 
 import pytest
 from mmengine.config import Config
@@ -88,3 +90,22 @@ def tiny_config():
 def tiny_options():
     """``tiny_options(data_root, work_dir)`` -> the --cfg-options dict."""
     return tiny_config_options
+
+
+def _run_python(args: list) -> subprocess.CompletedProcess:
+    """``python ARGS`` from the repository root with one OpenMP thread,
+    output captured as text, at most 10 minutes."""
+    env = dict(os.environ, OMP_NUM_THREADS='1')
+    return subprocess.run(
+        [sys.executable] + list(args),
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600)
+
+
+@pytest.fixture
+def run_python():
+    """``run_python(args)`` -> the CompletedProcess of ``python ARGS``."""
+    return _run_python

@@ -4,8 +4,6 @@ import glob
 import os
 import shutil
 import signal
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -16,9 +14,6 @@ from projects.OccDepth.occdepth.engine.checkpointing import (CheckpointError,
                                                              is_temp_file,
                                                              read_checkpoint,
                                                              resume_candidates)
-
-ROOT = os.path.dirname(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # Runs tools/train.py (argv[2:]) and SIGKILLs the process half-way through
 # writing the file whose name (temporary prefix '.' aside) starts with
@@ -77,17 +72,6 @@ def _cfg(tiny_config,
     return cfg
 
 
-def _train(args):
-    env = dict(os.environ, OMP_NUM_THREADS='1')
-    return subprocess.run(
-        [sys.executable] + args,
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600)
-
-
 def _weights(path):
     return read_checkpoint(path)['state_dict']
 
@@ -107,13 +91,14 @@ def reference_run(tiny_kitti, tiny_config, tmp_path_factory):
 
 
 def test_kill_while_writing_a_checkpoint_then_resume(tiny_kitti, tiny_config,
-                                                     reference_run, tmp_path):
+                                                     reference_run, tmp_path,
+                                                     run_python):
     # keep=1: the old hook deleted epoch_1.pth before writing epoch_2.pth
     config = str(tmp_path / 'tiny.py')
     work_dir = str(tmp_path / 'killed')
     _cfg(tiny_config, tiny_kitti, work_dir, keep=1).dump(config)
 
-    proc = _train([
+    proc = run_python([
         '-c', _KILL_DURING_WRITE, 'epoch_2.pth', 'tools/train.py', config,
         '--work-dir', work_dir
     ])
@@ -122,7 +107,7 @@ def test_kill_while_writing_a_checkpoint_then_resume(tiny_kitti, tiny_config,
     with open(os.path.join(work_dir, 'last_checkpoint')) as f:
         pointed = f.read()
 
-    proc = _train(
+    proc = run_python(
         ['tools/train.py', config, '--work-dir', work_dir, '--resume'])
     assert proc.returncode == 0, proc.stderr[-3000:]
 

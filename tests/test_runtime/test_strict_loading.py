@@ -4,8 +4,6 @@ import glob
 import importlib.util
 import os
 import re
-import subprocess
-import sys
 from collections import OrderedDict
 
 import pytest
@@ -185,17 +183,6 @@ def _checkpoint_of(cfg, path) -> str:
     return str(path)
 
 
-def _run_tool(args):
-    env = dict(os.environ, OMP_NUM_THREADS='1')
-    return subprocess.run(
-        [sys.executable] + args,
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600)
-
-
 def _load_module(path, name):
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
@@ -204,7 +191,7 @@ def _load_module(path, name):
 
 
 def test_test_tool_refuses_another_architecture(tiny_kitti, tiny_config,
-                                                tmp_path):
+                                                tmp_path, run_python):
     cfg, config = _tiny_config_file(tiny_config, tiny_kitti, tmp_path, 'b0')
     other, _ = _tiny_config_file(tiny_config, tiny_kitti, tmp_path, 'wide',
                                  **{'model.feature_channels': 12})
@@ -218,7 +205,7 @@ def test_test_tool_refuses_another_architecture(tiny_kitti, tiny_config,
         k for k in expected if tuple(given[k].shape) != expected[k])
     assert reshaped  # the wider model differs in many layers
 
-    proc = _run_tool(['tools/test.py', config, wide])
+    proc = run_python(['tools/test.py', config, wide])
     assert proc.returncode == 1, proc.stderr[-3000:]
     assert 'Traceback' not in proc.stderr
     assert f'error: {wide} does not match the model: 0 missing, 0 ' \

@@ -16,6 +16,7 @@ from projects.OccDepth.occdepth.datasets.label_maps import (
 from projects.OccDepth.occdepth.datasets.tartanair import (
     TARTANAIR_GRID_SIZE, TARTANAIR_VOXEL_ORIGIN, TARTANAIR_VOXEL_SIZE,
     check_grid, valid_depth_mask)
+from projects.OccDepth.occdepth.models.utils import geometry
 from tools.dataset_converters.tartanair_raw import (TARTANAIR_CAM_K,
                                                     backproject_depth)
 
@@ -32,15 +33,10 @@ ClassMap = Mapping[str, Sequence[int]]
 
 def grid_centers(grid_size: Sequence[int], voxel_size: float,
                  voxel_origin: Sequence[float]) -> np.ndarray:
-    """``(X*Y*Z, 3)`` float64 voxel centres in C order, as numpy.
-
-    Voxel ``(i, j, k)`` has its centre at ``origin + (idx + 0.5) *
-    voxel_size``, evaluated in float64 (row ``i * Y * Z + j * Z + k``).
-    """
-    axes = [np.arange(n, dtype=np.float64) for n in grid_size]
-    idx = np.stack(np.meshgrid(*axes, indexing='ij'), axis=-1).reshape(-1, 3)
-    return (np.asarray(voxel_origin, dtype=np.float64) +
-            (idx + 0.5) * float(voxel_size))
+    """``(X*Y*Z, 3)`` float64 voxel centres in C order, as numpy
+    (:func:`geometry.voxel_centers_float64`)."""
+    return geometry.voxel_centers_float64(grid_size, voxel_size,
+                                          voxel_origin).numpy()
 
 
 def load_class_map(class_map: Union[None, str, ClassMap] = None) -> ClassMap:

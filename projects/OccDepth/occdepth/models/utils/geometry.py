@@ -54,13 +54,35 @@ def voxel_centers(grid_size: Sequence[int],
         float32 tensor of shape ``(X * Y * Z, 3)``; row
         ``i * Y * Z + j * Z + k`` is the centre of voxel ``(i, j, k)``.
     """
-    f64 = torch.float64
-    size = torch.as_tensor(voxel_size, dtype=f64, device=device).expand(3)
-    org = torch.as_tensor(origin, dtype=torch.float32, device=device).to(f64)
-    axes = [torch.arange(n, dtype=f64, device=device) for n in grid_size]
-    idx = torch.stack(torch.meshgrid(*axes, indexing='ij'), dim=-1)
-    centers = org + size * idx.reshape(-1, 3) + size * 0.5
+    org = torch.as_tensor(origin, dtype=torch.float32, device=device)
+    size = torch.as_tensor(
+        voxel_size, dtype=torch.float64, device=device).expand(3)
+    centers = org.double() + size * _voxel_indices(grid_size, device) + \
+        size * 0.5
     return centers.to(torch.float32)
+
+
+def voxel_centers_float64(grid_size: Sequence[int],
+                          voxel_size: Union[float, Sequence[float]],
+                          origin: Sequence[float],
+                          device: Optional[torch.device] = None) -> Tensor:
+    """Centres ``origin + (idx + 0.5) * size`` of every voxel in float64,
+    without :func:`voxel_centers`' float32 roundings, for the offline label
+    exporters (same order and arguments as :func:`voxel_centers`)."""
+    org = torch.as_tensor(origin, dtype=torch.float64, device=device)
+    size = torch.as_tensor(
+        voxel_size, dtype=torch.float64, device=device).expand(3)
+    return org + (_voxel_indices(grid_size, device) + 0.5) * size
+
+
+def _voxel_indices(grid_size: Sequence[int],
+                   device: Optional[torch.device]) -> Tensor:
+    """``(X * Y * Z, 3)`` float64 voxel indices in C order."""
+    axes = [
+        torch.arange(n, dtype=torch.float64, device=device) for n in grid_size
+    ]
+    return torch.stack(
+        torch.meshgrid(*axes, indexing='ij'), dim=-1).reshape(-1, 3)
 
 
 def to_4x4(mat: Tensor) -> Tensor:
