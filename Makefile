@@ -8,7 +8,7 @@ PIP := $(PY) -m pip
 STAMP := $(VENV)/.occdepth-setup
 DEMO_DIR ?= work_dirs/demo
 
-.PHONY: setup test lint demo clean-venv
+.PHONY: setup test test-device lint demo clean-venv
 
 setup: $(STAMP)
 
@@ -25,6 +25,11 @@ $(STAMP): requirements/build.txt requirements/torch-cpu.txt requirements/mminsta
 
 test: setup
 	$(PY) -m pytest tests
+
+# only the tests marked `device` (models, ops, losses on the CPU and, when
+# present, CUDA; fp32 and autocast)
+test-device: setup
+	$(PY) -m pytest tests -m device
 
 lint: setup
 	$(PY) -m flake8 projects tools tests demo

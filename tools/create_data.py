@@ -16,6 +16,16 @@ pooled), all uint8.
 
 writes ``{out-dir}/sequences/{seq}/depth/{frame}.png`` (image_2) and
 ``depth_3/{frame}.png`` (image_3) at the size of the image files.
+
+``kitti360-lidar-depth``: SSCBench-KITTI-360 LiDAR depth maps of both
+rectified views::
+
+    python tools/create_data.py kitti360-lidar-depth \\
+        --data-root data/kitti360/KITTI-360 --out-dir data/kitti360/lidar_depth
+
+writes ``{out-dir}/{drive}/depth_00/{frame}.png`` (image_00) and
+``depth_01/{frame}.png`` (image_01) from
+``data_3d_raw/{drive}/velodyne_points/data/*.bin``.
 """
 import os
 import sys
@@ -30,12 +40,16 @@ from typing import List, Optional, Sequence  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from projects.OccDepth.occdepth.datasets.kitti360 import \
+    KITTI360_SPLITS  # noqa: E402
 from projects.OccDepth.occdepth.datasets.lidar_depth import \
     create_lidar_depth  # noqa: E402
 from projects.OccDepth.occdepth.datasets.nyuv2 import \
     create_nyu_cache  # noqa: E402
 from projects.OccDepth.occdepth.datasets.voxel_labels import (  # noqa: E402
     labels_at_scales, read_kitti_labels)
+from tools.dataset_converters.kitti360_lidar_depth import \
+    create_kitti360_lidar_depth  # noqa: E402
 
 LABELLED_SEQUENCES = tuple(f'{i:02d}' for i in range(11))
 CACHE_FACTORS = (1, 2, 8)
@@ -126,6 +140,20 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     lidar.add_argument('--out-dir', required=True, help='depth_root to write')
     lidar.add_argument(
         '--sequences', nargs='+', default=list(LABELLED_SEQUENCES))
+    lidar360 = sub.add_parser(
+        'kitti360-lidar-depth',
+        help='SSCBench-KITTI-360: LiDAR depth maps of both cameras')
+    lidar360.add_argument(
+        '--data-root',
+        required=True,
+        help='KITTI-360 folder (calibration/, data_2d_raw/, data_3d_raw/)')
+    lidar360.add_argument(
+        '--out-dir', required=True, help='depth_root to write')
+    lidar360.add_argument(
+        '--sequences',
+        nargs='+',
+        default=sorted(set(sum(KITTI360_SPLITS.values(), ()))),
+        help='drives (default: every benchmark drive)')
     nyu = sub.add_parser(
         'nyu', help='NYUv2: 1:4 and 1:16 labels of the depthbin .bin files')
     nyu.add_argument(
@@ -145,6 +173,11 @@ def main(argv: Optional[List[str]] = None) -> None:
     elif args.dataset == 'kitti-lidar-depth':
         sequences = [s.zfill(2) for s in args.sequences]
         count = create_lidar_depth(args.data_root, args.out_dir, sequences)
+        print(f'wrote the LiDAR depth maps of {count} frames (both '
+              f'cameras) to {args.out_dir}')
+    elif args.dataset == 'kitti360-lidar-depth':
+        count = create_kitti360_lidar_depth(args.data_root, args.out_dir,
+                                            args.sequences)
         print(f'wrote the LiDAR depth maps of {count} frames (both '
               f'cameras) to {args.out_dir}')
 

@@ -5,8 +5,16 @@ Example::
     python tools/create_synthetic_kitti.py --out data/synthetic_kitti \\
         --sequences 00 01 08 --frames 4 --seed 0 --image-size 370 1220
 
-See :mod:`tools.dataset_converters.synthetic_kitti` for the scenes, the
-rendering and the meaning of each file.
+The synthetic stereo benchmark (independent scenes with weak layout
+priors, ``.invalid`` = unseen by the left camera; 128 x 416 images and
+64 x 64 x 16 voxels of 0.3 m unless given)::
+
+    python tools/create_synthetic_kitti.py --scene benchmark \
+        --out data/synthetic_benchmark --sequences 00 01 02 03 08 --frames 12
+
+See :mod:`tools.dataset_converters.synthetic_kitti` for the street scenes,
+the rendering and the meaning of each file, and
+:mod:`tools.dataset_converters.synthetic_benchmark` for the benchmark.
 """
 import argparse
 import os
@@ -18,7 +26,17 @@ if ROOT not in sys.path:
 
 from projects.OccDepth.occdepth.datasets.kitti_calibration import \
     KITTI_IMAGE_SIZE  # noqa: E402
+from tools.dataset_converters import synthetic_benchmark  # noqa: E402
 from tools.dataset_converters import synthetic_kitti  # noqa: E402
+
+# Defaults of each scene kind: image size, grid size, voxel size.
+SCENE_DEFAULTS = {
+    'street': (list(KITTI_IMAGE_SIZE), list(synthetic_kitti.KITTI_GRID_SIZE),
+               synthetic_kitti.KITTI_VOXEL_SIZE),
+    'benchmark': (list(synthetic_benchmark.BENCHMARK_IMAGE_SIZE),
+                  list(synthetic_benchmark.BENCHMARK_GRID_SIZE),
+                  synthetic_benchmark.BENCHMARK_VOXEL_SIZE),
+}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -26,6 +44,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         description='Create a synthetic stereo SSC dataset in the '
         'SemanticKITTI layout (sequences/XX/{calib.txt,image_2,image_3,'
         'voxels}) plus left stereo depth maps.')
+    parser.add_argument(
+        '--scene',
+        choices=sorted(SCENE_DEFAULTS),
+        default='street',
+        help='street: the demo\'s streets driven along a path (default); '
+        'benchmark: the synthetic stereo benchmark, one independent scene '
+        'per frame')
     parser.add_argument(
         '--out', required=True, help='dataset root (gets sequences/)')
     parser.add_argument(
@@ -43,23 +68,25 @@ def parse_args(argv=None) -> argparse.Namespace:
         '--image-size',
         type=int,
         nargs=2,
-        default=list(KITTI_IMAGE_SIZE),
+        default=None,
         metavar=('H', 'W'),
-        help='image height and width (default: '
-        '370 1220, intrinsics are scaled from KITTI)')
+        help='image height and width (default: 370 1220 for street, '
+        '128 416 for benchmark; intrinsics are scaled from KITTI)')
     parser.add_argument(
         '--grid-size',
         type=int,
         nargs=3,
-        default=list(synthetic_kitti.KITTI_GRID_SIZE),
+        default=None,
         metavar=('X', 'Y', 'Z'),
-        help='voxel grid (default: 256 256 32)')
+        help='voxel grid (default: 256 256 32 for street, 64 64 16 for '
+        'benchmark)')
     parser.add_argument(
         '--voxel-size',
         type=float,
-        default=synthetic_kitti.KITTI_VOXEL_SIZE,
-        help='voxel edge in metres (default: 0.2); the origin is '
-        '(0, -Y * size / 2, -2)')
+        default=None,
+        help='voxel edge in metres (default: 0.2 for street, 0.3 for '
+        'benchmark); the origin is (0, -Y * size / 2, -2) for street, '
+        '(0, -Y * size / 2, -Z * size / 2) for benchmark')
     parser.add_argument(
         '--depth-root',
         default=None,
@@ -69,7 +96,15 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    seconds = synthetic_kitti.generate_dataset(
+    defaults = SCENE_DEFAULTS[args.scene]
+    for name, value in zip(('image_size', 'grid_size', 'voxel_size'),
+                           defaults):
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    generate = (
+        synthetic_kitti.generate_dataset
+        if args.scene == 'street' else synthetic_benchmark.generate_benchmark)
+    seconds = generate(
         args.out,
         sequences=args.sequences,
         frames=args.frames,

@@ -10,12 +10,20 @@
 3. evaluates the trained model on the held-out sequence, prints the
    per-class table, writes PNG renders of prediction vs ground truth, and
    compares the SC IoU with the trivial all-empty / all-occupied answers.
+
+``--seed`` is the training seed (``randomness.seed``: initial weights, sample
+order, augmentations, drop-connect); the synthetic dataset is always written
+with the generator's own seed. The same seed, thread count, CPU capability
+and library versions repeat a run bit for bit; another thread count or
+instruction set sums in another order, and the run then ends like one with
+another seed (README.md, "The demo").
 """
 import argparse
 import os
 import os.path as osp
 import sys
 import time
+from typing import List, Optional
 
 # Idle OpenMP threads spin 1000 times before they sleep, not libgomp's
 # 300000, which on a busy machine takes CPU time from the threads doing the
@@ -43,7 +51,7 @@ TRAIN_SEQUENCES = ('00', '01')
 HELD_OUT = ('08', )
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument(
         '--config', default=osp.join(ROOT, 'configs', 'occdepth_demo.py'))
@@ -54,12 +62,49 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         '--epochs', type=int, default=None, help='override max_epochs')
     parser.add_argument(
+        '--seed',
+        type=int,
+        default=None,
+        help="training seed (default: the config's randomness.seed)")
+    parser.add_argument(
         '--threads',
         type=int,
         default=None,
         help='torch threads (default: the CPUs this process may use, from '
         'its affinity and cgroup quota)')
-    return parser.parse_args()
+    return parser.parse_args(argv)
+
+
+def demo_config(args: argparse.Namespace) -> Config:
+    """The config of the run: ``args.config`` with the command line's data
+    root, work dir, epochs, seed and a render hook."""
+    cfg = Config.fromfile(args.config)
+    cfg.work_dir = args.work_dir
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        cfg[loader].dataset.data_root = args.data_root
+    cfg.train_dataloader.dataset.depth_root = osp.join(args.data_root, 'depth')
+    if args.epochs is not None:
+        cfg.train_cfg.max_epochs = args.epochs
+        cfg.train_cfg.val_interval = args.epochs
+    if args.seed is not None:
+        cfg.randomness = dict(cfg.get('randomness', {}), seed=args.seed)
+    if cfg.get('randomness', {}).get('seed') is None:
+        raise ValueError(f'{args.config}: randomness.seed is not set; the '
+                         f'demo needs a fixed seed (give --seed)')
+    cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [
+        dict(
+            type='SSCVisualizationHook',
+            out_dir=osp.join(args.work_dir, 'renders'))
+    ]
+    return cfg
+
+
+def run_conditions(seed: int, threads: int) -> str:
+    """What a bit-identical repetition of the run needs to match."""
+    return (f'seed {seed}, {threads} torch thread'
+            f"{'s' if threads > 1 else ''}, CPU capability "
+            f'{torch.backends.cpu.get_cpu_capability()}, torch '
+            f'{torch.__version__}')
 
 
 def make_data(cfg: Config, data_root: str, frames: int) -> None:
@@ -112,24 +157,13 @@ def main() -> None:
     args = parse_args()
     threads = configure_cpu_threads(args.threads)
     start = time.perf_counter()
-    cfg = Config.fromfile(args.config)
-    cfg.work_dir = args.work_dir
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        cfg[loader].dataset.data_root = args.data_root
-    cfg.train_dataloader.dataset.depth_root = osp.join(args.data_root, 'depth')
-    if args.epochs is not None:
-        cfg.train_cfg.max_epochs = args.epochs
-        cfg.train_cfg.val_interval = args.epochs
-    render_dir = osp.join(args.work_dir, 'renders')
-    cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [
-        dict(type='SSCVisualizationHook', out_dir=render_dir)
-    ]
+    cfg = demo_config(args)
+    conditions = run_conditions(cfg.randomness.seed, threads)
 
     make_data(cfg, args.data_root, args.frames)
     print(
         f'[demo] training {osp.basename(args.config)} for '
-        f'{cfg.train_cfg.max_epochs} epochs on the CPU '
-        f'({threads} threads)',
+        f'{cfg.train_cfg.max_epochs} epochs on the CPU ({conditions})',
         flush=True)
     runner = Runner.from_cfg(cfg)
     runner.train()
@@ -142,7 +176,8 @@ def main() -> None:
           f"mIoU {metrics['mIoU']:6.2f}")
     print(f"[demo]   all empty      SC IoU {baselines['empty']:6.2f}")
     print(f"[demo]   all occupied   SC IoU {baselines['occupied']:6.2f}")
-    print(f'[demo]   renders: {render_dir}')
+    print(f"[demo]   renders: {osp.join(args.work_dir, 'renders')}")
+    print(f'[demo]   {conditions}')
     print(f'[demo]   wall time {minutes:.1f} min')
     if metrics['SC_IoU'] <= max(baselines.values()):
         raise SystemExit('[demo] the model did not beat the trivial '

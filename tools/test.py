@@ -21,7 +21,7 @@ from mmengine.logging import print_log  # noqa: E402
 from projects.OccDepth.occdepth.engine.checkpointing import (  # noqa: E402
     CheckpointError, cli_error)
 from projects.OccDepth.occdepth.engine.launch import (  # noqa: E402
-    prepare_cpu_distributed, shutdown_distributed)
+    prepare_distributed, shutdown_distributed)
 from projects.OccDepth.occdepth.engine.runner import \
     OccDepthRunner  # noqa: E402
 from projects.OccDepth.occdepth.engine.threads import \
@@ -101,7 +101,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         sys.exit(f'error: {args.config}: runner_type must be '
                  f'\'OccDepthRunner\' (configs/_base_/default_runtime.py), '
                  f'got {cfg.get("runner_type", "Runner")!r}')
-    prepare_cpu_distributed(cfg)
+    prepare_distributed(cfg)
     print_log(f'torch uses {threads} CPU thread(s) per process', 'current')
     runner = RUNNERS.build(cfg)
     try:

@@ -22,7 +22,7 @@ from mmengine.runner import Runner  # noqa: E402
 from projects.OccDepth.occdepth.engine.checkpointing import \
     CheckpointError  # noqa: E402
 from projects.OccDepth.occdepth.engine.launch import (  # noqa: E402
-    prepare_cpu_distributed, shutdown_distributed)
+    prepare_distributed, shutdown_distributed)
 from projects.OccDepth.occdepth.engine.threads import \
     configure_cpu_threads  # noqa: E402
 
@@ -117,7 +117,7 @@ def main() -> None:
         cfg.resume = True
         cfg.load_from = args.resume
 
-    prepare_cpu_distributed(cfg)
+    prepare_distributed(cfg)
     print_log(f'torch uses {threads} CPU thread(s) per process', 'current')
     if 'runner_type' not in cfg:
         runner = Runner.from_cfg(cfg)

@@ -25,7 +25,9 @@ default_hooks = dict(
 env_cfg = dict(
     cudnn_benchmark=False,
     mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
-    dist_cfg=dict(backend='nccl'))
+    # 'auto': NCCL when the ranks use CUDA devices, gloo otherwise
+    # (projects/OccDepth/occdepth/engine/launch.py)
+    dist_cfg=dict(backend='auto'))
 
 vis_backends = [
     dict(type='LocalVisBackend'),

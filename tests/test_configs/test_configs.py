@@ -422,6 +422,21 @@ LIDAR = {
     **_pipeline(_depth_of_both_views),
 }
 
+SYNTHETIC_EVAL_PIPELINES = ('test_pipeline', 'val_dataloader.dataset.pipeline',
+                            'test_dataloader.dataset.pipeline')
+# the synthetic benchmark scores depth at test time too: without OAD the
+# evaluation pipelines lose their depth maps as well
+SYNTHETIC_NO_OAD = {
+    **NO_OAD,
+    **NO_DEPTH,
+    **{
+        key: _no_depth
+        for key in SYNTHETIC_EVAL_PIPELINES
+    },
+    'val_dataloader.dataset.depth_root': None,
+    'test_dataloader.dataset.depth_root': None,
+}
+
 # derived config -> (the config its _base_ names, {changed key: new value,
 # or a predicate on it}); a key also covers the keys nested under it.
 DERIVED = {
@@ -457,6 +472,19 @@ DERIVED = {
                                         NO_DEPTH),
     'ablations/table4c_depth_lidar.py': ('ablations/table4c_depth_stereo.py',
                                          LIDAR),
+    'occdepth_kitti360_no_depth.py': ('occdepth_kitti360.py', NO_DEPTH),
+    # the synthetic stereo benchmark: every row changes one part of full.py
+    'ablations/synthetic/full.py': ('ablations/synthetic/_base_/benchmark.py',
+                                    {}),
+    'ablations/synthetic/mono.py': ('ablations/synthetic/full.py', _views(1)),
+    'ablations/synthetic/mean.py': ('ablations/synthetic/full.py', MEAN),
+    'ablations/synthetic/concat.py': ('ablations/synthetic/full.py', CONCAT),
+    'ablations/synthetic/no_oad.py': ('ablations/synthetic/full.py',
+                                      SYNTHETIC_NO_OAD),
+    'ablations/synthetic/no_distillation.py': ('ablations/synthetic/full.py',
+                                               NO_DEPTH),
+    'ablations/synthetic/ud.py': ('ablations/synthetic/full.py', UD),
+    'ablations/synthetic/sid.py': ('ablations/synthetic/full.py', SID),
 }
 
 

@@ -53,8 +53,8 @@ def test_lid_bins_of_reference():
 
 
 @pytest.mark.parametrize('mode', ['LID', 'UD', 'SID'])
-def test_voxel_reads_probability_of_its_bin(mode):
-    head = _head(discretization=mode)
+def test_voxel_reads_probability_of_its_bin(mode, device):
+    head = _head(discretization=mode).to(device)
     d = head.num_bins
     # bin k holds the distinct value k + 1 at every pixel
     volume = torch.arange(1, d + 1, dtype=torch.float32)
@@ -67,7 +67,7 @@ def test_voxel_reads_probability_of_its_bin(mode):
     lidar2img = torch.stack([_lidar2img(float(z), 15.5, 7.5)
                              for z in depths])[:, None]
     prob = volume.expand(len(depths), 1, d, 2, 4)
-    weight = head.sample_voxels(prob, lidar2img, IMG_HW)
+    weight = head.sample_voxels(prob.to(device), lidar2img.to(device), IMG_HW)
     assert weight.shape == (len(depths), 1, 1, 1, 1)
     got = weight.flatten().tolist()
     assert got[:len(bins)] == pytest.approx([k + 1 for k in bins], abs=1e-3)
@@ -212,16 +212,19 @@ def test_targets_resize_nearest():
     assert target[0].tolist() == [[36] * 4, [4] * 4]
 
 
-def test_bce_loss_by_hand():
-    prob = torch.tensor([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8], [0.3, 0.3, 0.4]])
-    target = torch.tensor([0, 2, -1])
+def test_bce_loss_by_hand(device):
+    prob = torch.tensor([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8], [0.3, 0.3, 0.4]],
+                        device=device)
+    target = torch.tensor([0, 2, -1], device=device)
     # row 0: -(ln .7 + ln .8 + ln .9); row 1: -(ln .9 + ln .9 + ln .8)
     assert float(depth_bce_loss(prob, target)) == pytest.approx(
         (0.6851790 + 0.4338646) / 2, abs=1e-6)
     # no target at all: 0
-    assert float(depth_bce_loss(prob, torch.full((3, ), -1))) == 0.0
-    with pytest.raises(ValueError, match='must be < 3'):
-        depth_bce_loss(prob, torch.tensor([0, 3, 1]))
+    assert float(depth_bce_loss(prob, torch.full((3, ), -1,
+                                                 device=device))) == 0.0
+    if device.type == 'cpu':  # on a GPU the device-side assert is fatal
+        with pytest.raises(RuntimeError, match='must be < 3'):
+            depth_bce_loss(prob, torch.tensor([0, 3, 1]))
 
 
 def test_rejects_bad_config():
@@ -250,7 +253,7 @@ def test_builds_from_registry():
         0.99e6, abs=5e3)
 
 
-def _two_view_case():
+def _two_view_case(device='cpu'):
     head = _head(depth_bound=(2.0, 6.0, 1.0), discretization='UD')
     prob = torch.full((1, 2, 4, 2, 4), 0.25)
     prob[0, 0, :, 0, 0] = torch.tensor([0.7, 0.1, 0.1, 0.1])
@@ -259,15 +262,19 @@ def _two_view_case():
     gt[0, 0, :8, :8] = 2.5  # view 0, feature pixel (0, 0): bin 0
     gt[0, 1, :8, :8] = 4.5  # view 1, feature pixels (0, 0), (1, 3): bin 2
     gt[0, 1, 8:, 24:] = 4.5
-    return head, prob, gt
+    return head.to(device), prob.to(device), gt.to(device)
 
 
-def test_loss_pools_the_rows_of_every_supervised_view():
-    head, prob, gt = _two_view_case()
+def test_loss_pools_the_rows_of_every_supervised_view(precision):
+    """On every device, and under autocast (the loss disables it: fp32)."""
+    head, prob, gt = _two_view_case(precision.device)
     row0 = -(math.log(0.7) + 3 * math.log(0.9))
     row1 = -(math.log(0.25) + 3 * math.log(0.75))
     row2 = -(math.log(0.6) + math.log(0.9) + math.log(0.8) + math.log(0.9))
-    loss = float(head.loss(prob, gt)['loss_depth'])
+    with precision.autocast():
+        loss = head.loss(prob, gt)['loss_depth']
+    assert loss.dtype == torch.float32
+    loss = float(loss)
     # the authors' get_depth_loss: all rows with a target, one mean
     assert loss == pytest.approx((row0 + row1 + row2) / 3, rel=1e-6)
     assert loss != pytest.approx((row0 + (row1 + row2) / 2) / 2, rel=1e-3)

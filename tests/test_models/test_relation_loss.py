@@ -38,12 +38,12 @@ def _relation_targets_loop(labels, n_relations):
     return out
 
 
-def test_relation_targets_by_hand():
+def test_relation_targets_by_hand(device):
     # 4x2x2 grid -> 2 super-voxels (x in {0,1} and x in {2,3}), rows in C
     # order n = 4x + 2y + z
     sv0 = [0, 1, 1, 2, 255, 255, 0, 1]  # labels {0, 1, 2}
     sv1 = [1, 1, 255, 1, 1, 1, 1, 1]  # labels {1}
-    gt = torch.tensor(sv0 + sv1).reshape(1, 4, 2, 2)
+    gt = torch.tensor(sv0 + sv1, device=device).reshape(1, 4, 2, 2)
     rel = relation_loss.compute_relation_targets(gt, 4)
     assert rel.shape == (1, 4, 16, 2) and rel.dtype == torch.bool
     rows = gt.reshape(-1).tolist()
@@ -71,23 +71,26 @@ def test_relation_targets_by_hand():
 
 
 @pytest.mark.parametrize('n_relations', [2, 4])
-def test_relation_targets_match_loop(n_relations):
+def test_relation_targets_match_loop(n_relations, device):
     gen = torch.Generator().manual_seed(torch.seed() % 2**31)
     # odd axes are floored: 5x3x4 -> 2x1x2 super-voxels
     values = torch.tensor([0, 0, 1, 2, 3, 255])
     gt = values[torch.randint(0, 6, (2, 5, 3, 4), generator=gen)]
-    rel = relation_loss.compute_relation_targets(gt, n_relations)
+    rel = relation_loss.compute_relation_targets(gt.to(device),
+                                                 n_relations).cpu()
     assert rel.shape == (2, n_relations, 60, 4)
     for b in range(2):
         assert torch.equal(rel[b], _relation_targets_loop(gt[b], n_relations))
 
 
-def test_relation_loss_by_hand():
+def test_relation_loss_by_hand(device):
     ln3 = math.log(3)
     # logits (B=1, R=2, M=1, N=3), targets (B, R, N, M)
     logits = torch.tensor([[[[0.0, ln3, 0.0]], [[ln3, 0.0, -ln3]]]],
-                          dtype=torch.float64)
-    targets = torch.tensor([[[1, 0, 1], [1, 0, 0]]]).reshape(1, 2, 3, 1)
+                          dtype=torch.float64,
+                          device=device)
+    targets = torch.tensor([[[1, 0, 1], [1, 0, 0]]],
+                           device=device).reshape(1, 2, 3, 1)
     # relation 0: 2 positives, 1 negative -> pos_weight .5
     #   .5 * -ln s(0) + -ln(1 - s(ln3)) + .5 * -ln s(0) = ln 2 + ln 4
     # relation 1: 1 positive, 2 negatives -> pos_weight 2

@@ -77,7 +77,9 @@ def test_kitti_state_dict_names():
     assert 'process_l1.0.main.0.downsample4.2.running_mean' not in keys
 
 
-def test_kitti_forward_backward_every_parameter():
+def test_kitti_forward_backward_every_parameter(precision):
+    """fp32 and autocast (the head's output is in the autocast dtype, its
+    losses in fp32), on every device."""
     gen = torch.Generator().manual_seed(0)
     head = SSCHead(
         8,
@@ -90,8 +92,12 @@ def test_kitti_forward_backward_every_parameter():
         loss_frustum=dict(type='FrustumProportionLoss', frustum_size=8),
         loss_relation=dict(type='ContextRelationLoss'),
         loss_occ=dict(type='OccupancyLoss', class_weight=[0.05, 2.0]))
-    x = torch.randn(2, 8, *KITTI_GRID, generator=gen)
-    out = head(x)
+    dev = precision.device
+    head.to(dev)
+    x = torch.randn(2, 8, *KITTI_GRID, generator=gen).to(dev)
+    with precision.autocast():
+        out = head(x)
+    assert out['ssc_logits'].dtype == (precision.dtype or torch.float32)
     assert out['ssc_logits'].shape == (2, 20, 32, 32, 16)
     assert out['occ_logits'].shape == (2, 2, 32, 32, 16)
     # CRP at (4, 4, 2): M = 2 * 2 * 1 super-voxels, N = 32 voxels
@@ -99,11 +105,13 @@ def test_kitti_forward_backward_every_parameter():
     gt = _random_labels((2, 32, 32, 16), 20, gen)
     gt_1_8 = _random_labels((2, 4, 4, 2), 20, gen)
     cells = torch.randint(-1, 64, (2, 2, 32 * 32 * 16), generator=gen)
-    losses = head.loss(out, gt, gt_1_8, cells)
+    with precision.autocast():
+        losses = head.loss(out, gt.to(dev), gt_1_8.to(dev), cells.to(dev))
     assert set(losses) == {
         'loss_ce', 'loss_sem_scal', 'loss_geo_scal', 'loss_frustum',
         'loss_relation', 'loss_occ'
     }
+    assert all(v.dtype == torch.float32 for v in losses.values())
     assert head.uses_frustum_cells
     total = sum(losses.values())
     assert torch.isfinite(total)

@@ -26,7 +26,7 @@ def _affine_lidar2img(scale: float, offset: float) -> torch.Tensor:
     return mat
 
 
-def _stereo_example():
+def _stereo_example(device='cpu'):
     """Left sees voxels 0, 1 (u = 0, 1); right sees voxel 0 only (u = 0).
 
     Left: u = x - 0.5 -> 0, 1, 2; right: u = 2x - 1 -> 0, 2, 4; W = 2.
@@ -37,7 +37,7 @@ def _stereo_example():
     left = torch.tensor([A, B]).T.reshape(3, 1, 2)
     right = torch.tensor([C, [9.0, 9.0, 9.0]]).T.reshape(3, 1, 2)
     feat = torch.stack([left, right])[None]  # (1, 2, 3, 1, 2)
-    return feat, lidar2img
+    return feat.to(device), lidar2img.to(device)
 
 
 def test_projection_fov_and_pixels():
@@ -49,9 +49,9 @@ def test_projection_fov_and_pixels():
     assert fov[0].tolist() == [[True, True, False], [True, False, False]]
 
 
-def test_cosine_fusion_by_hand():
-    feat, lidar2img = _stereo_example()
-    sfa = StereoSFA(**GRID, scales=(1, ), fusion='cosine')
+def test_cosine_fusion_by_hand(device):
+    feat, lidar2img = _stereo_example(device)
+    sfa = StereoSFA(**GRID, scales=(1, ), fusion='cosine').to(device)
     out = sfa([feat], lidar2img, IMG_HW)
     assert out.shape == (1, 3, 3, 1, 1)
     out = out[0, :, :, 0, 0].T  # (voxel, C)
@@ -63,13 +63,13 @@ def test_cosine_fusion_by_hand():
     assert out[2].tolist() == [0.0, 0.0, 0.0]
 
 
-def test_multi_scale_sum_uses_floor_division():
-    feat, lidar2img = _stereo_example()
+def test_multi_scale_sum_uses_floor_division(device):
+    feat, lidar2img = _stereo_example(device)
     # scale 2: a 1 x 1 map per view; both left pixels 0 and 1 read it.
     g_left = torch.tensor([3.0, 0.0, 4.0])
     g_right = torch.tensor([0.0, 5.0, 0.0])
-    coarse = torch.stack([g_left, g_right]).reshape(1, 2, 3, 1, 1)
-    sfa = StereoSFA(**GRID, scales=(1, 2))
+    coarse = torch.stack([g_left, g_right]).reshape(1, 2, 3, 1, 1).to(device)
+    sfa = StereoSFA(**GRID, scales=(1, 2)).to(device)
     out = sfa([feat, coarse], lidar2img, IMG_HW)[0, :, :, 0, 0].T
     # voxel 0: scale 1 as above, scale 2: cos(g_l, g_r) = 0 -> adds 0
     assert out[0].tolist() == pytest.approx([4 / 3, 4 / 3, 16 / 9])
@@ -85,17 +85,17 @@ def test_single_view_is_flosp_passthrough():
     assert out.tolist() == [A, B, [0.0, 0.0, 0.0]]
 
 
-def test_mean_fusion_by_hand():
-    feat, lidar2img = _stereo_example()
-    sfa = StereoSFA(**GRID, scales=(1, ), fusion='mean')
+def test_mean_fusion_by_hand(device):
+    feat, lidar2img = _stereo_example(device)
+    sfa = StereoSFA(**GRID, scales=(1, ), fusion='mean').to(device)
     out = sfa([feat], lidar2img, IMG_HW)[0, :, :, 0, 0].T
     assert out[0].tolist() == pytest.approx([1.5, 1.5, 2.0])
     assert out[1].tolist() == pytest.approx(B)
     assert out[2].tolist() == [0.0, 0.0, 0.0]
 
 
-def test_concat_fusion_by_hand():
-    feat, lidar2img = _stereo_example()
+def test_concat_fusion_by_hand(device):
+    feat, lidar2img = _stereo_example(device)
     sfa = StereoSFA(
         **GRID, scales=(1, ), fusion='concat', in_channels=3, num_views=2)
     assert sfa.reduce.weight.shape == (3, 6, 1, 1, 1)
@@ -104,6 +104,7 @@ def test_concat_fusion_by_hand():
         sfa.reduce.weight.copy_(
             torch.cat([eye, 2 * eye], dim=1)[..., None, None, None])
         sfa.reduce.bias.copy_(torch.tensor([0.1, 0.2, 0.3]))
+    sfa.to(device)
     out = sfa([feat], lidar2img, IMG_HW)[0, :, :, 0, 0].T
     # voxel 0: a + 2 c + bias; voxel 1: b + bias; voxel 2: bias
     assert out[0].tolist() == pytest.approx([5.1, 4.2, 6.3])
@@ -113,19 +114,41 @@ def test_concat_fusion_by_hand():
         sfa([feat[:, :1]], lidar2img[:, :1], IMG_HW)
 
 
-def test_gradient_flows_through_cosine_weight():
-    feat, lidar2img = _stereo_example()
+def test_gradient_flows_through_cosine_weight(device):
+    feat, lidar2img = _stereo_example(device)
     feat = feat.double().requires_grad_()
-    sfa = StereoSFA(**GRID, scales=(1, ))
+    sfa = StereoSFA(**GRID, scales=(1, )).to(device)
     out = sfa([feat], lidar2img, IMG_HW)
     out[0, :, 0].sum().backward()  # voxel 0: cos(a, c) * sum(a + c) / 2
     a, c = torch.tensor(A).double(), torch.tensor(C).double()
     cos, total = 8 / 9, (a + c).sum() / 2
     dcos_dc = a / 9 - cos * c / 9  # |a| = |c| = 3
     expected = total * dcos_dc + cos / 2
-    assert torch.allclose(feat.grad[0, 1, :, 0, 0], expected)
+    assert torch.allclose(feat.grad[0, 1, :, 0, 0].cpu(), expected)
     # the cosine term matters: without it the gradient would be cos / 2
     assert not torch.allclose(expected, torch.full((3, ), cos / 2).double())
+
+
+def test_cache_is_keyed_on_the_host_matrices_and_the_device():
+    """OccDepth passes the host copy of lidar2img: the key is made from it
+    (no read-back of the device tensor), and the tables of another device
+    are separate entries. The meta device stands in for a GPU: reading a
+    meta tensor back raises."""
+    feat, lidar2img = _stereo_example()
+    sfa = StereoSFA(**GRID, scales=(1, ))
+    expected = sfa([feat], lidar2img, IMG_HW)
+    assert len(sfa.cache) == 1
+    with pytest.raises(NotImplementedError, match='meta'):
+        sfa([feat.to('meta')], lidar2img.to('meta'), IMG_HW)
+    out = sfa([feat.to('meta')],
+              lidar2img.to('meta'),
+              IMG_HW,
+              host_lidar2img=lidar2img)
+    assert out.device.type == 'meta' and out.shape == expected.shape
+    assert len(sfa.cache) == 2  # the meta tables are their own entry
+    assert torch.equal(
+        sfa([feat], lidar2img, IMG_HW, host_lidar2img=lidar2img), expected)
+    assert len(sfa.cache) == 2
 
 
 def test_batch_equals_single_samples():

@@ -143,12 +143,13 @@ def test_virtual_view_matches_the_shifted_camera_projection():
                 col + u_left - u_right, abs=1e-4)
 
 
-def test_z_buffer_and_disocclusion_fill_from_the_background():
+def test_z_buffer_and_disocclusion_fill_from_the_background(device):
     # background at 6 m (d = 1 px), a foreground strip at 1.5 m (d = 4 px)
     depth = plane(6.0)
     depth[:, :, 20:26] = 1.5
-    virtual, valid = warp('image', ramp(), depth, intrinsics())
-    row, mask = virtual[0, 0, 0, 0], valid[0, 0, 0]
+    virtual, valid = warp('image',
+                          ramp().to(device), depth.to(device), intrinsics())
+    row, mask = virtual[0, 0, 0, 0].cpu(), valid[0, 0, 0].cpu()
     # the strip lands 4 px left (value = its real column) and hides the
     # background there
     torch.testing.assert_close(row[16:22],
@@ -165,18 +166,21 @@ def test_z_buffer_and_disocclusion_fill_from_the_background():
     torch.testing.assert_close(row[22:25], torch.full((3, ), 26.0))
 
 
-def test_flipped_sample_warps_the_other_way():
+def test_flipped_sample_warps_the_other_way(device):
+    """The images and depth on the device, the matrices on the host (as
+    OccDepth passes them)."""
     depth = plane(6.0)
     depth[:, :, 20:26] = 1.5
+    depth = depth.to(device)
     ida = flip_ida()
     for level in ('image', 'feature'):
-        virtual, _ = warp(level, ramp(), depth, intrinsics(), ida)
+        virtual, _ = warp(level, ramp().to(device), depth, intrinsics(), ida)
         row = virtual[0, 0, 0, 0]
         # in the flipped image the right camera sees content moved right
         assert row[10].item() == pytest.approx(9.0, abs=1e-4)
         assert row[40].item() == pytest.approx(39.0, abs=1e-4)
-    virtual, valid = warp('image', ramp(), depth, intrinsics(), ida)
-    row, mask = virtual[0, 0, 0, 0], valid[0, 0, 0]
+    virtual, valid = warp('image', ramp().to(device), depth, intrinsics(), ida)
+    row, mask = virtual[0, 0, 0, 0].cpu(), valid[0, 0, 0].cpu()
     torch.testing.assert_close(row[24:30],
                                torch.arange(20, 26, dtype=torch.float32))
     # the disocclusion is now left of the strip, filled from its left side

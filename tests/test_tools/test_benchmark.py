@@ -100,6 +100,71 @@ def test_every_mode_runs_and_prints_tables(tiny_config, tmp_path, capsys):
     assert out.exists()
 
 
+def test_cpu_amp_runs_train_and_infer_under_bf16_autocast(
+        tiny_config, capsys, monkeypatch):
+    tool = _load_tool()
+    entered = []
+
+    class Recording(torch.autocast):
+
+        def __init__(self, device_type, dtype=None, enabled=True):
+            entered.append((device_type, dtype, enabled))
+            super().__init__(device_type, dtype=dtype, enabled=enabled)
+
+    monkeypatch.setattr(tool.torch, 'autocast', Recording)
+    threads = torch.get_num_threads()
+    try:
+        results = tool.main([
+            tiny_config, '--mode', 'train', '--repeats', '1', '--warmup', '0',
+            '--threads', '1', '--device', 'cpu', '--amp', '--no-parts'
+        ])
+        results.update(
+            tool.main([
+                tiny_config, '--mode', 'infer', '--repeats', '1', '--warmup',
+                '0', '--threads', '1', '--amp', '--no-parts'
+            ]))
+    finally:
+        torch.set_num_threads(threads)
+    printed = capsys.readouterr().out
+    assert 'device: cpu (CPU), precision: bfloat16' in printed
+    for mode in ('train', 'infer'):
+        assert results[mode]['precision'] == 'bfloat16'
+        assert results[mode]['parts'] == {}  # --no-parts
+        assert results[mode]['peak_mib'] > 0
+    # one step each (no warm-up): the forward ran under bf16 autocast (the
+    # losses switch it off inside: enabled=False)
+    assert [e for e in entered if e[2]] == [('cpu', torch.bfloat16, True)] * 2
+
+
+def test_train_amp_uses_the_amp_optim_wrapper_of_train_py(tiny_config):
+    from mmengine.config import Config
+    tool = _load_tool()
+    cfg = Config.fromfile(tiny_config)
+    fp16 = tool.train_optim_cfg(cfg, torch.float16)
+    assert fp16['type'] == 'AmpOptimWrapper'
+    assert fp16['loss_scale'] == 'dynamic' and fp16['dtype'] == 'float16'
+    assert fp16['clip_grad'] == dict(max_norm=35, norm_type=2)
+    assert tool.train_optim_cfg(cfg, torch.bfloat16) == dict(
+        cfg.optim_wrapper)  # bf16 needs no loss scaling
+    assert tool.train_optim_cfg(cfg, None)['type'] == 'OptimWrapper'
+
+
+@pytest.mark.parametrize('argv,message', [
+    (['--device', 'cuda'], 'CUDA is not available'),
+    (['--device', 'cuda:1', '--amp'], 'CUDA is not available'),
+    (['--device', 'gpu'], '--device gpu'),
+    (['--device', 'meta'], "must be 'cpu' or 'cuda"),
+    (['--amp', '--amp-dtype', 'float16'], 'float16 needs --device cuda'),
+    (['--amp-dtype', 'bfloat16'], '--amp-dtype needs --amp'),
+])
+def test_device_and_amp_errors(argv, message, monkeypatch, capsys):
+    tool = _load_tool()
+    monkeypatch.setattr(tool.torch.cuda, 'is_available', lambda: False)
+    with pytest.raises(SystemExit):
+        tool.parse_args(['config.py'] + argv)
+    assert message in capsys.readouterr().err
+
+
 def test_part_timer_attributes_calls_and_restores():
     model = nn.Sequential(nn.Linear(3, 3), nn.Sequential(nn.Linear(3, 3)))
     owner = type('Owner', (), {})()

@@ -401,3 +401,24 @@ def test_command_line_tool(tmp_path, capsys):
     assert depth.shape == (24, 80) and depth.max() > 1
     calib = io.read_calib(str(out / 'sequences/03/calib.txt'))
     assert calib['P2'][0, 0] == pytest.approx(721.5377 * 80 / 1220)
+
+
+def test_command_line_tool_benchmark_scene(tmp_path, capsys):
+    """``--scene benchmark`` writes the stereo benchmark at its own default
+    sizes (128 x 416 images, 64 x 64 x 16 voxels of 0.3 m)."""
+    spec = importlib.util.spec_from_file_location(
+        'create_synthetic_kitti',
+        os.path.join(ROOT, 'tools', 'create_synthetic_kitti.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    out = tmp_path / 'bench'
+    tool.main(['--scene', 'benchmark', '--out', str(out), '--frames', '1'])
+    assert 'wrote 1 frames' in capsys.readouterr().out
+    labels = io.read_label(
+        str(out / 'sequences/00/voxels/000000.label'), (64, 64, 16))
+    assert labels.size == 64 * 64 * 16 and (labels > 0).any()
+    image = Image.open(out / 'sequences/00/image_3/000000.png')
+    assert image.size == (416, 128)
+    depth = io.read_depth_png(str(out / 'depth/sequences/00/depth/000000.png'))
+    # nothing beyond the grid's far corner (19.2 m ahead, 9.6 m aside)
+    assert depth.shape == (128, 416) and 0 < depth.max() < 22.0

@@ -4,6 +4,18 @@ Example::
 
     python tools/analysis_tools/benchmark.py CONFIG --mode all \\
         --repeats 3 --warmup 1 --threads 2
+    python tools/analysis_tools/benchmark.py CONFIG --device cuda --amp
+
+On a GPU (``--device cuda``) each timed step is bracketed by
+``torch.cuda.synchronize``, the peak memory is
+``torch.cuda.max_memory_allocated`` (reset before every step) and
+``torch.backends.cudnn.benchmark`` is on (cuDNN picks its convolution
+algorithms in the warm-up steps). ``--amp`` runs the forward and the losses
+under autocast: fp16 on CUDA, trained as ``tools/train.py --amp`` does
+(mmengine's ``AmpOptimWrapper``: dynamic loss scaling, then the config's
+gradient clipping), bf16 on the CPU (no loss scaling needed);
+``--amp-dtype`` picks the other one on CUDA. The part breakdown synchronises
+the GPU at every part boundary: ``--no-parts`` gives the plain step time.
 
 ``train``: one optimiser step (forward, every loss, backward, the config's
 optimiser) on a synthetic stereo batch with a KITTI-like calibration scaled
@@ -14,13 +26,14 @@ max seconds, peak memory, throughput, the 1-minute load average around each
 measurement and a per-part breakdown of the median step.
 """
 import argparse
+import contextlib
 import json
 import os
 import os.path as osp
 import pickle
 import statistics
 import sys
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Iterator, List, Optional, Sequence
 
 # Idle OpenMP threads spin 1000 times before they sleep, not libgomp's
 # 300000, which on a busy machine takes CPU time from the threads doing the
@@ -45,6 +58,7 @@ from projects.OccDepth.occdepth.models.losses import (  # noqa: E402
     frustum_loss, relation_loss, ssc_losses)
 
 MODES = ('train', 'infer', 'data')
+AMP_DTYPES = ('float16', 'bfloat16')
 MODULE_PARTS = {
     'backbone (both views)': [r'backbone'],
     'backbone decoder': [r'backbone\.(bottleneck|up\d+|out_convs\.\w+)'],
@@ -85,7 +99,23 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         default=2,
         help='torch threads (fixed, so that results compare across '
         'machines)')
-    parser.add_argument('--device', default='cpu')
+    parser.add_argument(
+        '--device', default='cpu', help="'cpu', 'cuda' or 'cuda:N'")
+    parser.add_argument(
+        '--amp',
+        action='store_true',
+        help='forward and losses under autocast (fp16 on CUDA, bf16 on '
+        'the CPU)')
+    parser.add_argument(
+        '--amp-dtype',
+        choices=AMP_DTYPES,
+        help='autocast dtype of --amp (default: float16 on CUDA, bfloat16 '
+        'on the CPU, which supports only bfloat16 here)')
+    parser.add_argument(
+        '--no-parts',
+        action='store_true',
+        help='time whole steps only (no per-part breakdown, which '
+        'synchronises a GPU at every part boundary)')
     parser.add_argument(
         '--data-samples',
         type=int,
@@ -97,7 +127,47 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         nargs='+',
         action=DictAction,
         help='override settings of the config, key=value pairs')
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    try:
+        args.device = torch.device(args.device)
+    except RuntimeError as exc:
+        parser.error(f'--device {args.device}: {exc}')
+    if args.device.type not in ('cpu', 'cuda'):
+        parser.error(f"--device must be 'cpu' or 'cuda[:N]', got "
+                     f'{args.device}')
+    if args.device.type == 'cuda' and not torch.cuda.is_available():
+        parser.error(f'--device {args.device}: CUDA is not available '
+                     f'(torch {torch.__version__}, CUDA build: '
+                     f'{torch.version.cuda or "none"})')
+    if args.amp_dtype is not None and not args.amp:
+        parser.error('--amp-dtype needs --amp')
+    args.amp_dtype = amp_dtype(args, parser)
+    return args
+
+
+def amp_dtype(args: argparse.Namespace,
+              parser: argparse.ArgumentParser) -> Optional[torch.dtype]:
+    """The autocast dtype of ``--amp`` on ``args.device``, or None."""
+    if not args.amp:
+        return None
+    name = args.amp_dtype or ('float16'
+                              if args.device.type == 'cuda' else 'bfloat16')
+    if name == 'float16' and args.device.type != 'cuda':
+        parser.error('--amp-dtype float16 needs --device cuda: its loss '
+                     "scaling is mmengine's AmpOptimWrapper, which needs "
+                     'CUDA')
+    return getattr(torch, name)
+
+
+def train_optim_cfg(cfg: Config, amp: Optional[torch.dtype]) -> Dict:
+    """The config's optimiser wrapper; with fp16 autocast the
+    ``AmpOptimWrapper`` of ``tools/train.py --amp``."""
+    optim_cfg = dict(
+        cfg.get('optim_wrapper', dict(optimizer=dict(type='AdamW', lr=2e-4))))
+    if amp == torch.float16:
+        optim_cfg.update(
+            type='AmpOptimWrapper', loss_scale='dynamic', dtype='float16')
+    return optim_cfg
 
 
 def make_timer(model, device: torch.device) -> PartTimer:
@@ -120,33 +190,47 @@ def bench_model(cfg: Config, mode: str, args: argparse.Namespace,
     img_hw = image_size(cfg, args.shape)
     batch = synthetic_batch(model, img_hw, args.batch_size)
     memory = PeakMemory(device)
-    timer = make_timer(model, device)
+    timer = None if args.no_parts else make_timer(model, device)
+    section = timer.section if timer is not None else _untimed
+    amp = args.amp_dtype
+
+    def autocast() -> torch.autocast:
+        return torch.autocast(device.type, dtype=amp, enabled=amp is not None)
+
     if mode == 'train':
         model.train()
-        optim_cfg = cfg.get('optim_wrapper',
-                            dict(optimizer=dict(type='AdamW', lr=2e-4)))
-        optim = build_optim_wrapper(model, optim_cfg)
+        optim = build_optim_wrapper(model, train_optim_cfg(cfg, amp))
 
         def step():
             data = model.data_preprocessor(batch, True)
-            losses = model(**data, mode='loss')
-            with timer.section('backward'):
+            with autocast():
+                losses = model(**data, mode='loss')
+            with section('backward'):
                 optim.backward(sum(losses.values()))
-            with timer.section('optimizer'):
+            with section('optimizer'):
                 optim.step()
                 optim.zero_grad()
     else:
         model.eval()
 
         def step():
-            with torch.no_grad():
+            with torch.no_grad(), autocast():
                 model(**model.data_preprocessor(batch, False), mode='predict')
 
-    with timer.installed():
+    with timer.installed() if timer is not None else _untimed(''):
         result = measure(step, args.repeats, args.warmup, timer, memory,
                          device)
-    result.update(image=img_hw, memory_source=memory.source)
+    result.update(
+        image=img_hw,
+        memory_source=memory.source,
+        precision=str(amp or torch.float32).replace('torch.', ''))
     return result
+
+
+@contextlib.contextmanager
+def _untimed(label: str) -> Iterator[None]:
+    """Stands in for ``PartTimer.section`` with ``--no-parts``."""
+    yield
 
 
 def bench_data(cfg: Config, args: argparse.Namespace) -> Dict:
@@ -199,7 +283,9 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Dict]:
     configure_cpu_threads(args.threads)
     cfg = load_config(args.config, args.cfg_options)
     import projects.OccDepth.occdepth  # noqa: F401
-    device = torch.device(args.device)
+    device = args.device
+    if device.type == 'cuda':
+        torch.backends.cudnn.benchmark = True
     modes = MODES if args.mode == 'all' else (args.mode, )
     results = {}
     for mode in modes:
@@ -207,8 +293,13 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Dict]:
             results[mode] = bench_data(cfg, args)
         else:
             results[mode] = bench_model(cfg, mode, args, device)
+    name = (
+        torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU')
+    precision = str(args.amp_dtype).replace('torch.', '') if args.amp \
+        else 'float32'
     print(f'config: {args.config}, threads: {args.threads}, device: '
-          f'{device}, batch: {args.batch_size}')
+          f'{device} ({name}), precision: {precision}, batch: '
+          f'{args.batch_size}')
     print_tables(results)
     if args.json:
         with open(args.json, 'w') as f:

@@ -122,8 +122,8 @@ def write_frame(frame: Frame, seq_dir: str, depth_dir: str,
     io.write_depth_png(os.path.join(depth_dir, frame_id + '.png'), frame.depth)
 
 
-def _write_poses(path: str, calib: Dict[str, np.ndarray], speed: float,
-                 num_scans: int) -> None:
+def write_poses(path: str, calib: Dict[str, np.ndarray], speed: float,
+                num_scans: int) -> None:
     """cam0 poses (cam0 of scan 0 as world) and the 10 Hz timestamps."""
     tr = np.vstack([calib['Tr'], [0.0, 0.0, 0.0, 1.0]])
     with open(os.path.join(path, 'poses.txt'), 'w') as f:
@@ -135,6 +135,41 @@ def _write_poses(path: str, calib: Dict[str, np.ndarray], speed: float,
     with open(os.path.join(path, 'times.txt'), 'w') as f:
         for scan in range(num_scans):
             f.write(f'{scan * 0.1:.6e}\n')
+
+
+def check_arguments(frames: int, image_size: Sequence[int],
+                    grid_size: Sequence[int], voxel_size: float,
+                    sequences: Sequence[str]) -> None:
+    """Raise ``ValueError`` naming the first bad generator argument."""
+    if frames < 1:
+        raise ValueError(f'frames must be >= 1, got {frames}')
+    if len(image_size) != 2 or min(image_size) < 1:
+        raise ValueError(f'image_size must be (H, W), got {image_size}')
+    if len(grid_size) != 3 or np.prod(grid_size) % 8 or min(grid_size) < 1:
+        raise ValueError(f'grid_size must be 3 positive sizes whose product '
+                         f'is a multiple of 8, got {grid_size}')
+    if voxel_size <= 0:
+        raise ValueError(f'voxel_size must be positive, got {voxel_size}')
+    for seq in sequences:
+        sequence_number(seq)
+
+
+def start_sequence(
+        out_dir: str, depth_root: str, seq: str,
+        image_size: Sequence[int]) -> Tuple[str, str, Dict[str, np.ndarray]]:
+    """Create a sequence's folders and write its ``calib.txt``.
+
+    Returns:
+        The sequence folder, its depth-map folder and its calibration.
+    """
+    seq_dir = os.path.join(out_dir, 'sequences', seq)
+    depth_dir = os.path.join(depth_root, 'sequences', seq, 'depth')
+    for sub in ('image_2', 'image_3', 'voxels'):
+        os.makedirs(os.path.join(seq_dir, sub), exist_ok=True)
+    os.makedirs(depth_dir, exist_ok=True)
+    calib = kitti_calib(seq, image_size)
+    io.write_calib(os.path.join(seq_dir, 'calib.txt'), calib)
+    return seq_dir, depth_dir, calib
 
 
 def generate_dataset(
@@ -166,17 +201,7 @@ def generate_dataset(
     Returns:
         Seconds spent on each frame.
     """
-    if frames < 1:
-        raise ValueError(f'frames must be >= 1, got {frames}')
-    if len(image_size) != 2 or min(image_size) < 1:
-        raise ValueError(f'image_size must be (H, W), got {image_size}')
-    if len(grid_size) != 3 or np.prod(grid_size) % 8 or min(grid_size) < 1:
-        raise ValueError(f'grid_size must be 3 positive sizes whose product '
-                         f'is a multiple of 8, got {grid_size}')
-    if voxel_size <= 0:
-        raise ValueError(f'voxel_size must be positive, got {voxel_size}')
-    for seq in sequences:
-        sequence_number(seq)
+    check_arguments(frames, image_size, grid_size, voxel_size, sequences)
     grid = Grid(
         tuple(int(n) for n in grid_size), float(voxel_size),
         default_origin(grid_size, voxel_size))
@@ -184,18 +209,13 @@ def generate_dataset(
     seconds = []
     for seq in sequences:
         num = sequence_number(seq)
-        seq_dir = os.path.join(out_dir, 'sequences', seq)
-        depth_dir = os.path.join(depth_root, 'sequences', seq, 'depth')
-        for sub in ('image_2', 'image_3', 'voxels'):
-            os.makedirs(os.path.join(seq_dir, sub), exist_ok=True)
-        os.makedirs(depth_dir, exist_ok=True)
-        calib = kitti_calib(seq, image_size)
-        io.write_calib(os.path.join(seq_dir, 'calib.txt'), calib)
+        seq_dir, depth_dir, calib = start_sequence(out_dir, depth_root, seq,
+                                                   image_size)
         extent = grid.size[0] * grid.voxel_size
         street = make_street(seed, seq,
                              1.3 * FRAME_STEP * frames + extent + 20.0)
-        _write_poses(seq_dir, calib, street.ego_speed,
-                     FRAME_STEP * (frames - 1) + 1)
+        write_poses(seq_dir, calib, street.ego_speed,
+                    FRAME_STEP * (frames - 1) + 1)
         for index in range(frames):
             start = time.perf_counter()
             frame_id = f'{FRAME_STEP * index:06d}'

@@ -151,14 +151,14 @@ def lidar_observation(occupied: np.ndarray, radius: np.ndarray,
         if num == 0:
             free_seen_first = seen
             scan_hits.reshape(-1)[flat[flat >= 0]] = True
-    observed = free_seen | hits | (occupied & _face_neighbours(free_seen))
+    observed = free_seen | hits | (occupied & face_neighbours(free_seen))
     observed_first = (
         free_seen_first | scan_hits |
-        (occupied & _face_neighbours(free_seen_first)))
+        (occupied & face_neighbours(free_seen_first)))
     return observed, observed_first, scan_hits
 
 
-def _face_neighbours(mask: np.ndarray) -> np.ndarray:
+def face_neighbours(mask: np.ndarray) -> np.ndarray:
     """Voxels that share a face with a voxel of ``mask``."""
     out = np.zeros_like(mask)
     for axis in range(3):

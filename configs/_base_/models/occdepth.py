@@ -30,7 +30,8 @@ model = dict(
         arch='b7',
         out_scales=sfa_scales,
         share_gradient=False,
-        channels_last=True),
+        # on for CPU tensors, per device otherwise (models/utils/memory_format)
+        channels_last='auto'),
     view_transformer=dict(
         type='StereoSFA', scales=sfa_scales, fusion='cosine'),
     depth_head=dict(
@@ -48,7 +49,7 @@ model = dict(
         context_prior=True,
         n_relations=4,
         decoupled=True,
-        channels_last=True,
+        channels_last='auto',
         # the losses of MonoScene and OccDepth (paper Sec. 3.5)
         loss_ce=dict(
             type='SSCCrossEntropyLoss',

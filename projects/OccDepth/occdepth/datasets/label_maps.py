@@ -168,3 +168,65 @@ def named_class_weights(name: str) -> np.ndarray:
         raise ValueError(f'unknown class-weight table {name!r}; known: '
                          f'{sorted(CLASS_WEIGHT_FREQUENCIES)}')
     return class_weights_from_frequencies(CLASS_WEIGHT_FREQUENCIES[name])
+
+
+# SSCBench-KITTI-360: the 19 classes (empty + 18) of ai4ce/SSCBench,
+# method/MonoScene/monoscene/data/kitti_360/params.py
+# (kitti_360_class_names).
+KITTI360_CLASSES = ('empty', 'car', 'bicycle', 'motorcycle', 'truck',
+                    'other-vehicle', 'person', 'road', 'parking', 'sidewalk',
+                    'other-ground', 'building', 'fence', 'vegetation',
+                    'terrain', 'pole', 'traffic-sign', 'other-structure',
+                    'other-object')
+
+# yapf: disable
+# learning_map of ai4ce/SSCBench, dataset/configs/kitti360.yaml (identical to
+# method/MonoScene/monoscene/data/kitti_360/kitti_360.yaml): raw id of the
+# voxels/*.label files -> training id. Unlike SemanticKITTI, other-structure
+# (52) and other-object (99) are classes here, while bicyclist (31),
+# motorcyclist (32), trunk (71) and their moving versions map to 0 and are
+# therefore ignored (255), as get_remap_lut of io_data.py builds it.
+KITTI360_LEARNING_MAP = {
+    0: 0, 1: 0, 10: 1, 11: 2, 13: 5, 15: 3, 16: 5, 18: 4, 20: 5, 30: 6,
+    31: 0, 32: 0, 40: 7, 44: 8, 48: 9, 49: 10, 50: 11, 51: 12, 52: 17,
+    60: 7, 70: 13, 71: 0, 72: 14, 80: 15, 81: 16, 99: 18, 252: 1, 253: 0,
+    254: 6, 255: 0, 256: 5, 257: 5, 258: 4, 259: 5
+}
+
+# Voxel counts per class over the SSCBench-KITTI-360 training split
+# (kitti_360_class_frequencies of params.py above).
+KITTI360_CLASS_FREQUENCIES = (
+    2264087502, 20098728, 104972, 96297, 1149426, 4051087, 125103,
+    105540713, 16292249, 45297267, 14454132, 110397082, 6766219, 295883213,
+    50037503, 1561069, 406330, 30516166, 1950115)
+
+# RGB colours: color_map of kitti360.yaml (stored as BGR) at the raw id of
+# each class in its learning_map_inv; empty is black (not drawn).
+KITTI360_PALETTE = (
+    (0, 0, 0), (100, 150, 245), (100, 230, 245), (30, 60, 150),
+    (80, 30, 180), (0, 0, 255), (255, 30, 30), (255, 0, 255),
+    (255, 150, 255), (75, 0, 75), (175, 0, 75), (255, 200, 0),
+    (255, 120, 50), (0, 175, 0), (150, 240, 80), (255, 240, 150),
+    (255, 0, 0), (255, 150, 0), (50, 255, 255))
+# yapf: enable
+
+CLASS_WEIGHT_FREQUENCIES['kitti360'] = KITTI360_CLASS_FREQUENCIES
+CLASS_WEIGHT_FREQUENCIES['kitti360_occupancy'] = (
+    KITTI360_CLASS_FREQUENCIES[0],
+    float(np.sum(KITTI360_CLASS_FREQUENCIES[1:])))
+
+
+def kitti360_remap_lut() -> np.ndarray:
+    """Lookup table raw id -> training id of SSCBench-KITTI-360.
+
+    As ``get_remap_lut`` of ai4ce/SSCBench,
+    ``method/MonoScene/monoscene/data/kitti_360/io_data.py``: raw ids that
+    map to 0 other than 0 itself, and ids absent from the learning map,
+    become 255 (ignored). The table covers every uint16 value.
+    """
+    raw = np.array(list(KITTI360_LEARNING_MAP), dtype=np.int64)
+    train = np.array(list(KITTI360_LEARNING_MAP.values()), dtype=np.uint8)
+    lut = np.full(65536, IGNORE_INDEX, dtype=np.uint8)
+    lut[raw[train > 0]] = train[train > 0]
+    lut[0] = 0
+    return lut

@@ -72,6 +72,27 @@ def _image_size(path: str) -> Tuple[int, int]:
     return height, width
 
 
+def write_scan_depth_maps(scan: str, cam2img: np.ndarray,
+                          lidar2cam: np.ndarray, img_paths: Sequence[str],
+                          out_paths: Sequence[str]) -> None:
+    """Project one velodyne scan into each view and write its depth map.
+
+    View ``v`` (``cam2img[v]``, ``lidar2cam[v]``) is written to
+    ``out_paths[v]`` at the size of the image file ``img_paths[v]``.
+
+    Raises:
+        FileNotFoundError: naming the missing scan or image file.
+    """
+    if not os.path.isfile(scan):
+        raise FileNotFoundError(f'{scan} not found (LiDAR depth needs the '
+                                'velodyne scans)')
+    points = read_velodyne(scan)
+    for view, (img_path, out_path) in enumerate(zip(img_paths, out_paths)):
+        depth = lidar_depth_map(points, cam2img[view], lidar2cam[view],
+                                _image_size(img_path))
+        write_depth_png(out_path, depth)
+
+
 def create_lidar_depth(data_root: str, out_dir: str,
                        sequences: Sequence[str]) -> int:
     """Write the LiDAR depth map of every view of every benchmark frame.
@@ -102,15 +123,10 @@ def create_lidar_depth(data_root: str, out_dir: str,
             os.makedirs(path, exist_ok=True)
         for frame in frames:
             scan = os.path.join(seq_dir, 'velodyne', f'{frame}.bin')
-            if not os.path.isfile(scan):
-                raise FileNotFoundError(f'{scan} not found (LiDAR depth '
-                                        'needs the velodyne scans)')
-            points = read_velodyne(scan)
-            for view, (img_dir, path) in enumerate(zip(IMAGE_DIRS, out_dirs)):
-                img_hw = _image_size(
-                    os.path.join(seq_dir, img_dir, f'{frame}.png'))
-                depth = lidar_depth_map(points, cam2img[view], lidar2cam[view],
-                                        img_hw)
-                write_depth_png(os.path.join(path, f'{frame}.png'), depth)
+            name = f'{frame}.png'
+            write_scan_depth_maps(
+                scan, cam2img, lidar2cam,
+                [os.path.join(seq_dir, d, name) for d in IMAGE_DIRS],
+                [os.path.join(path, name) for path in out_dirs])
             written += 1
     return written

@@ -1,7 +1,7 @@
 """SemanticKITTI semantic scene completion (stereo) on its on-disk layout."""
 import logging
 import os
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Set, Tuple, Union
 
 import numpy as np
 from mmdet3d.registry import DATASETS
@@ -52,6 +52,103 @@ def stereo_calibration(
         cam2img.append(intrinsics)
         lidar2cam.append(extrinsics)
     return np.stack(cam2img), np.stack(lidar2cam)
+
+
+def split_sequences(splits: Dict[str, Tuple[str, ...]], split: Optional[str],
+                    sequences: Optional[Sequence[Union[str, int]]],
+                    num_views: int) -> Sequence[Union[str, int]]:
+    """Check the view count and pick the sequences of a dataset.
+
+    The constructor checks that SemanticKITTI and SSCBench-KITTI-360 share.
+
+    Args:
+        splits: Split name -> its sequences.
+        split: Name of the split, used when ``sequences`` is None.
+        sequences: Explicit sequences, or None.
+        num_views: 1 (left image) or 2 (stereo).
+
+    Returns:
+        ``sequences`` when given, else ``splits[split]``.
+
+    Raises:
+        ValueError: if ``num_views`` is not 1 or 2, or ``split`` is not in
+            ``splits`` while ``sequences`` is None.
+    """
+    if num_views not in (1, 2):
+        raise ValueError(f'num_views must be 1 (left image) or 2 '
+                         f'(stereo), got {num_views}')
+    if sequences is not None:
+        return sequences
+    if split not in splits:
+        raise ValueError(f'split must be one of {sorted(splits)}, got '
+                         f'{split!r}')
+    return splits[split]
+
+
+def grid_geometry(
+    grid_size: Sequence[int], voxel_size: float, voxel_origin: Sequence[float]
+) -> Tuple[Tuple[int, ...], float, Tuple[float, ...]]:
+    """``grid_size`` as 3 ints, ``voxel_size`` and ``voxel_origin`` as
+    floats.
+
+    Raises:
+        ValueError: if ``grid_size`` does not have 3 values.
+    """
+    size = tuple(int(n) for n in grid_size)
+    if len(size) != 3:
+        raise ValueError(f'grid_size must have 3 values, got {grid_size}')
+    return size, float(voxel_size), tuple(float(o) for o in voxel_origin)
+
+
+def listdirs(dirs: Sequence[str]) -> List[Set[str]]:
+    """The file names in each folder (none for a missing folder)."""
+    return [set(os.listdir(d)) if os.path.isdir(d) else set() for d in dirs]
+
+
+def frame_files(
+        frame: str, image_dirs: Sequence[str], image_files: Sequence[Set[str]],
+        voxel_dir: str, voxel_files: Set[str],
+        test_mode: bool) -> Tuple[List[str], Optional[str], Optional[str]]:
+    """The image, ``.label`` and ``.invalid`` files of one frame.
+
+    The file checks that SemanticKITTI and SSCBench-KITTI-360 share: every
+    view needs ``{frame}.png``, a frame without ``.label`` is served only in
+    test mode, and every ``.label`` needs its ``.invalid`` (the benchmarks
+    ignore the invalid voxels).
+
+    Args:
+        frame: Frame name (``voxels/{frame}.bin``).
+        image_dirs: Image folder of each view.
+        image_files: :func:`listdirs` of ``image_dirs``.
+        voxel_dir: The ``voxels/`` folder.
+        voxel_files: The file names in ``voxel_dir``.
+        test_mode: Whether frames without labels are served.
+
+    Returns:
+        tuple: The image path of each view, the ``.label`` and the
+        ``.invalid`` path (both None for a frame without labels).
+
+    Raises:
+        FileNotFoundError: naming the missing file.
+    """
+    img_paths = []
+    for img_dir, present in zip(image_dirs, image_files):
+        if f'{frame}.png' not in present:
+            raise FileNotFoundError(f'image file not found: '
+                                    f'{os.path.join(img_dir, frame)}.png')
+        img_paths.append(os.path.join(img_dir, f'{frame}.png'))
+    stem = os.path.join(voxel_dir, frame)
+    if f'{frame}.label' not in voxel_files:
+        if not test_mode:
+            raise FileNotFoundError(
+                f'label file not found: {stem}.label (frames without labels '
+                f'are only served with test_mode=True)')
+        return img_paths, None, None
+    if f'{frame}.invalid' not in voxel_files:
+        raise FileNotFoundError(f'{stem}.invalid not found: the benchmark '
+                                'ignores invalid voxels, so every .label '
+                                'needs its .invalid')
+    return img_paths, f'{stem}.label', f'{stem}.invalid'
 
 
 @DATASETS.register_module()
@@ -109,26 +206,15 @@ class SemanticKittiSSCDataset(SeededDatasetMixin, BaseDataset):
                  voxel_origin: Sequence[float] = (0.0, -25.6, -2.0),
                  num_views: int = 2,
                  **kwargs) -> None:
-        if num_views not in (1, 2):
-            raise ValueError(f'num_views must be 1 (left image) or 2 '
-                             f'(stereo), got {num_views}')
+        sequences = split_sequences(KITTI_SPLITS, split, sequences, num_views)
         self.num_views = num_views
-        if sequences is None:
-            if split not in KITTI_SPLITS:
-                raise ValueError(f'split must be one of '
-                                 f'{sorted(KITTI_SPLITS)}, got {split!r}')
-            sequences = KITTI_SPLITS[split]
         self.sequences = tuple(f'{s:02d}' if isinstance(s, int) else str(s)
                                for s in sequences)
         self.split = split
         self.depth_root = depth_root
         self.label_cache_root = label_cache_root
-        self.grid_size = tuple(int(n) for n in grid_size)
-        if len(self.grid_size) != 3:
-            raise ValueError(f'grid_size must have 3 values, got '
-                             f'{grid_size}')
-        self.voxel_size = float(voxel_size)
-        self.voxel_origin = tuple(float(o) for o in voxel_origin)
+        self.grid_size, self.voxel_size, self.voxel_origin = grid_geometry(
+            grid_size, voxel_size, voxel_origin)
         super().__init__(
             data_root=data_root,
             pipeline=list(pipeline),
@@ -154,36 +240,22 @@ class SemanticKittiSSCDataset(SeededDatasetMixin, BaseDataset):
             read_calib(calib_path, required=CALIB_KEYS + ('Tr', )))
         cam2img = cam2img[:self.num_views]
         lidar2cam = lidar2cam[:self.num_views]
-        image_dirs = IMAGE_DIRS[:self.num_views]
-
-        image_files = []
-        for img_dir in image_dirs:
-            path = os.path.join(seq_dir, img_dir)
-            image_files.append(
-                set(os.listdir(path)) if os.path.isdir(path) else set())
+        image_dirs = [
+            os.path.join(seq_dir, d) for d in IMAGE_DIRS[:self.num_views]
+        ]
+        image_files = listdirs(image_dirs)
 
         infos = []
         for frame in frames:
-            img_paths = []
-            for img_dir, present in zip(image_dirs, image_files):
-                if f'{frame}.png' not in present:
-                    raise FileNotFoundError(
-                        f'image file not found: '
-                        f'{os.path.join(seq_dir, img_dir, frame)}.png')
-                img_paths.append(
-                    os.path.join(seq_dir, img_dir, f'{frame}.png'))
-            has_label = f'{frame}.label' in voxel_files
-            if not has_label and not self.test_mode:
-                raise FileNotFoundError(
-                    f'label file not found: '
-                    f'{os.path.join(voxel_dir, frame)}.label (frames '
-                    f'without labels are only served with test_mode=True)')
+            img_paths, label_path, invalid_path = frame_files(
+                frame, image_dirs, image_files, voxel_dir, voxel_files,
+                self.test_mode)
             info = dict(
                 img_paths=img_paths,
                 cam2img=cam2img,
                 lidar2cam=lidar2cam,
-                label_path=None,
-                invalid_path=None,
+                label_path=label_path,
+                invalid_path=invalid_path,
                 label_cache_prefix=None,
                 depth_path=None,
                 sequence=seq,
@@ -191,18 +263,9 @@ class SemanticKittiSSCDataset(SeededDatasetMixin, BaseDataset):
                 grid_size=self.grid_size,
                 voxel_size=self.voxel_size,
                 voxel_origin=self.voxel_origin)
-            if has_label:
-                info['label_path'] = os.path.join(voxel_dir, f'{frame}.label')
-                if f'{frame}.invalid' not in voxel_files:
-                    raise FileNotFoundError(
-                        f'{os.path.join(voxel_dir, frame)}.invalid not '
-                        'found: the benchmark ignores invalid voxels, so '
-                        'every .label needs its .invalid')
-                info['invalid_path'] = os.path.join(voxel_dir,
-                                                    f'{frame}.invalid')
-                if self.label_cache_root is not None:
-                    info['label_cache_prefix'] = os.path.join(
-                        self.label_cache_root, 'labels', seq, frame)
+            if label_path is not None and self.label_cache_root is not None:
+                info['label_cache_prefix'] = os.path.join(
+                    self.label_cache_root, 'labels', seq, frame)
             if self.depth_root is not None:
                 info['depth_path'] = os.path.join(self.depth_root, 'sequences',
                                                   seq, 'depth', f'{frame}.png')

@@ -1,3 +1,5 @@
+from projects.OccDepth.occdepth.evaluation.depth_metric import (
+    DepthMetric, depth_error_sums)
 from projects.OccDepth.occdepth.evaluation.ssc_metric import (
     SSCMetric, confusion_matrix, scores_from_confusion)
 from projects.OccDepth.occdepth.evaluation.submission import (
@@ -5,7 +7,7 @@ from projects.OccDepth.occdepth.evaluation.submission import (
     zip_submission)
 
 __all__ = [
-    'SSCMetric', 'confusion_matrix', 'scores_from_confusion',
-    'make_description', 'validate_submission', 'write_prediction_label',
-    'zip_submission'
+    'DepthMetric', 'depth_error_sums', 'SSCMetric', 'confusion_matrix',
+    'scores_from_confusion', 'make_description', 'validate_submission',
+    'write_prediction_label', 'zip_submission'
 ]

@@ -15,8 +15,11 @@ second view from the image and its depth map, either before the backbone
 scale (``level='feature'``, the released code); the calibration of a sample
 then holds both the real and the virtual camera.
 
-All camera geometry is computed here once per batch, on the model's device,
-from the ``cam2img``, ``lidar2cam`` and ``ida_mat`` metainfo of the samples.
+All camera geometry is computed here once per batch, on the host (float64,
+from the ``cam2img``, ``lidar2cam`` and ``ida_mat`` metainfo of the samples),
+then copied to the model's device. The keys of the camera caches (frustum
+cells here, Stereo-SFA's sampling tables) come from the host copy, so a
+training step never reads a device tensor back to find its cached tables.
 
 The scene geometry and the feature width are declared once, on this model,
 and handed to the parts that need them before they are built (as mmdet
@@ -196,16 +199,22 @@ class OccDepth(BaseModel):
         except KeyError as exc:
             raise KeyError(f'data sample metainfo lacks {key!r}, needed for '
                            'the camera geometry') from exc
-        return torch.stack(values).to(self.data_preprocessor.device)
+        return torch.stack(values)
 
     def camera_geometry(self, data_samples: Sequence,
                         num_views: int) -> Dict[str, Tensor]:
         """Per-batch camera matrices on the model's device.
 
+        They are computed on the host from the metainfo and copied to the
+        device once; ``host`` keeps the host copies, from which the cache
+        keys and the virtual-stereo checks are read (no device read-back
+        per step).
+
         Returns:
             dict with ``cam2img`` (B, V, 4, 4), ``ida_mat`` (B, 3, 3) or
             None and ``lidar2img`` (B, V, 4, 4) (voxel frame -> augmented
-            image pixels), float64.
+            image pixels) on the device, all float64, and ``host``: a dict
+            of the same three on the host.
         """
         cam2img = geometry.to_4x4(self._stack_meta(data_samples, 'cam2img'))
         lidar2cam = self._stack_meta(data_samples, 'lidar2cam')
@@ -218,30 +227,47 @@ class OccDepth(BaseModel):
             raise ValueError(f'the model sees {num_views} view(s) but the '
                              f'calibration has {cam2img.shape[1]} cam2img '
                              f'and {lidar2cam.shape[1]} lidar2cam matrices')
-        return dict(
+        host = dict(
             cam2img=cam2img,
             ida_mat=ida[:, 0] if ida is not None else None,
             lidar2img=geometry.build_lidar2img(cam2img, lidar2cam, ida))
+        device = self.data_preprocessor.device
+        on_device = {
+            name: None if mat is None else mat.to(device)
+            for name, mat in host.items()
+        }
+        return dict(on_device, host=host)
 
-    def frustum_cells(self, lidar2img: Tensor,
-                      img_hw: Sequence[int]) -> Tensor:
+    def frustum_cells(self,
+                      lidar2img: Tensor,
+                      img_hw: Sequence[int],
+                      host_lidar2img: Optional[Tensor] = None) -> Tensor:
         """Local-frustum cell of every output voxel in every view.
 
         The cells of a sample depend only on its matrices and the image
         size: they are computed once per camera set-up and kept as int16
         in :attr:`frustum_cache`.
 
+        Args:
+            lidar2img: (B, V, 4, 4) matrices on the model's device.
+            img_hw: Image (H, W).
+            host_lidar2img: The same matrices on the host, from which the
+                cache keys are made without a device read-back; default:
+                ``lidar2img`` (read back when it is on a device).
+
         Returns:
             Long tensor (B, V, X * Y * Z), -1 where the voxel is not seen.
         """
         img_hw = tuple(int(n) for n in img_hw)
         size = self.occ_head.frustum_size
+        host = lidar2img if host_lidar2img is None else host_lidar2img
+        device = str(lidar2img.device)
         cells = [
             self.frustum_cache.get(
-                self.frustum_cache.key(mat, img_hw, size),
+                self.frustum_cache.key(host[i], img_hw, size, device),
                 lambda mat=mat: self._compute_frustum_cells(
                     mat[None], img_hw, size)[0].to(torch.int16))
-            for mat in lidar2img
+            for i, mat in enumerate(lidar2img)
         ]
         return torch.stack(cells).long()
 
@@ -282,10 +308,11 @@ class OccDepth(BaseModel):
                 raise ValueError('virtual stereo needs the depth map '
                                  '(gt_depth) of every sample, at test time '
                                  'too')
+            # host matrices: the module checks ida_mat without a read-back
             virtual = dict(
                 depth=depth,
-                cam2img=geo['cam2img'][:, 0],
-                ida_mat=geo['ida_mat'])
+                cam2img=geo['host']['cam2img'][:, 0],
+                ida_mat=geo['host']['ida_mat'])
             if self.virtual_stereo.level == 'image':
                 imgs = self.virtual_stereo(imgs, stride=1, **virtual)
         feats = self.backbone(imgs)
@@ -298,7 +325,9 @@ class OccDepth(BaseModel):
         by_scale = dict(zip(self.backbone.out_scales, feats))
         x3d = self.view_transformer(
             [by_scale[s] for s in self.view_transformer.scales],
-            geo['lidar2img'], img_hw)
+            geo['lidar2img'],
+            img_hw,
+            host_lidar2img=geo['host']['lidar2img'])
         outputs = {}
         if self.depth_head is not None:
             depth_prob, voxel_weight = self.depth_head(
@@ -308,6 +337,7 @@ class OccDepth(BaseModel):
             outputs['depth_prob'] = depth_prob
         outputs.update(self.occ_head(x3d))
         outputs['lidar2img'] = geo['lidar2img']
+        outputs['lidar2img_host'] = geo['host']['lidar2img']
         return outputs
 
     @staticmethod
@@ -330,7 +360,8 @@ class OccDepth(BaseModel):
             gt_occ_crp = gt_occ_crp.long()
         cells = None
         if self.occ_head.uses_frustum_cells:
-            cells = self.frustum_cells(outputs['lidar2img'], imgs.shape[-2:])
+            cells = self.frustum_cells(outputs['lidar2img'], imgs.shape[-2:],
+                                       outputs['lidar2img_host'])
         losses = self.occ_head.loss(outputs, gt_occ.long(), gt_occ_crp, cells)
         if self.depth_head is not None:
             gt_depth = self._stack_field(data_samples, 'gt_depth')

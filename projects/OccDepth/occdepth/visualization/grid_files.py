@@ -26,9 +26,11 @@ import numpy as np
 from mmengine.config import Config
 
 from projects.OccDepth.occdepth.datasets.io import read_label, read_voxel_bits
+from projects.OccDepth.occdepth.datasets.kitti360 import read_kitti360_labels
 from projects.OccDepth.occdepth.datasets.label_maps import (
-    NYU_CLASSES, NYU_PALETTE, SEMANTICKITTI_CLASSES, SEMANTICKITTI_PALETTE,
-    TARTANAIR_CLASSES, TARTANAIR_PALETTE)
+    KITTI360_CLASSES, KITTI360_PALETTE, NYU_CLASSES, NYU_PALETTE,
+    SEMANTICKITTI_CLASSES, SEMANTICKITTI_PALETTE, TARTANAIR_CLASSES,
+    TARTANAIR_PALETTE)
 from projects.OccDepth.occdepth.datasets.nyu_io import (NYU_FULL_GRID,
                                                         read_nyu_labels)
 from projects.OccDepth.occdepth.datasets.voxel_labels import (
@@ -76,6 +78,9 @@ DATASET_STYLES = {
     'tartanair':
     GridStyle('tartanair', TARTANAIR_CLASSES, TARTANAIR_PALETTE,
               (120, 48, 120), 0.1, (-6.0, -3.0, 0.0), 1, -1),
+    'kitti360':
+    GridStyle('kitti360', KITTI360_CLASSES, KITTI360_PALETTE, (256, 256, 32),
+              0.2, (0.0, -25.6, -2.0), 2, 1),
 }
 
 # Registered dataset class -> style name.
@@ -83,6 +88,7 @@ _DATASET_TYPES = {
     'SemanticKittiSSCDataset': 'semantickitti',
     'NYUv2SSCDataset': 'nyu',
     'TartanAirSSCDataset': 'tartanair',
+    'Kitti360SSCDataset': 'kitti360',
 }
 
 
@@ -170,7 +176,10 @@ def read_grid(path: str,
     if invalid_path is not None and ext != '.label':
         raise ValueError(f'{invalid_path}: an .invalid mask goes with a '
                          f'.label file, not with {path}')
-    if ext == '.label':
+    if ext == '.label' and style.name == 'kitti360':
+        # SSCBench-KITTI-360 ids and byte-per-voxel .invalid (kitti360.py)
+        labels = read_kitti360_labels(path, invalid_path, grid_size)[0]
+    elif ext == '.label':
         if style.name != 'semantickitti':
             raise ValueError(f'{path}: .label files hold SemanticKITTI raw '
                              f'ids; the dataset here is {style.name}')

@@ -20,8 +20,13 @@ from mmengine.model import BaseModule
 from mmengine.runner.checkpoint import CheckpointLoader
 from torch import Tensor, nn
 
+from projects.OccDepth.occdepth.models.ops.bn_act_conv import bn_act_conv
+from projects.OccDepth.occdepth.models.ops.upsample_concat_conv import \
+    upsample_concat_conv
 from projects.OccDepth.occdepth.models.utils.activation_checkpoint import \
     checkpoint_module
+from projects.OccDepth.occdepth.models.utils.memory_format import (
+    ChannelsLast, check_channels_last, use_channels_last)
 
 ARCHS = ('b0', 'b1', 'b2', 'b3', 'b4', 'b5', 'b6', 'b7')
 SCALES = (1, 2, 4, 8, 16)
@@ -121,6 +126,15 @@ def convert_reference_unet2d(state: Dict[str, Tensor],
 class UpSampleBN(nn.Module):
     """Upsample to the skip's size, concatenate, two conv-BN-LeakyReLU.
 
+    Memory of the training step: while gradients are recorded (in fp32,
+    outside autocast), the first
+    convolution runs as :func:`upsample_concat_conv`, which keeps the small
+    input instead of the full-size concatenation for the backward pass; the
+    first BN -> LeakyReLU -> conv runs as :func:`bn_act_conv` (one tensor
+    kept instead of two) with batch statistics, and the LeakyReLUs work in
+    place (their backward reads the sign of the output, which is that of
+    the input), so no BN output is kept beside an activation.
+
     Args:
         in_channels: Channels of the upsampled input plus the skip.
         out_channels: Output channels.
@@ -130,11 +144,23 @@ class UpSampleBN(nn.Module):
         super().__init__()
         self.layers = nn.Sequential(
             nn.Conv2d(in_channels, out_channels, 3, padding=1),
-            nn.BatchNorm2d(out_channels), nn.LeakyReLU(),
+            nn.BatchNorm2d(out_channels), nn.LeakyReLU(inplace=True),
             nn.Conv2d(out_channels, out_channels, 3, padding=1),
-            nn.BatchNorm2d(out_channels), nn.LeakyReLU())
+            nn.BatchNorm2d(out_channels), nn.LeakyReLU(inplace=True))
 
     def forward(self, x: Tensor, skip: Tensor) -> Tensor:
+        conv = self.layers[0]
+        if (torch.is_grad_enabled() and not torch.jit.is_tracing()
+                and not torch.is_autocast_enabled(x.device.type)
+                and any(t.requires_grad for t in (x, skip, conv.weight))):
+            out = upsample_concat_conv(x, skip, conv.weight, conv.bias,
+                                       conv.padding[0])
+            bn = self.layers[1]
+            if bn.training and bn.track_running_stats:
+                out = bn_act_conv(out, bn, self.layers[2].negative_slope,
+                                  self.layers[3])
+                return self.layers[5](self.layers[4](out))
+            return self.layers[1:](out)
         x = F.interpolate(
             x, size=skip.shape[-2:], mode='bilinear', align_corners=True)
         return self.layers(torch.cat([x, skip], dim=1))
@@ -183,7 +209,9 @@ class EfficientNetUNet2D(BaseModule):
             a per-channel affine map, exact in any layout. The returned maps
             are then channels-last. Training keeps the contiguous layout:
             channels-last BN statistics lose precision (2.6e-5 relative at
-            370x1220) and the step was measured no faster.
+            370x1220) and the step was measured no faster. ``'auto'``: per
+            device (CPU: on; CUDA: under fp16 / bf16 autocast only), see
+            models/utils/memory_format.py.
         init_cfg: mmengine init config. ``dict(type='Pretrained',
             checkpoint=PATH_OR_URL)`` loads an ``efficientnet_pytorch``
             ``EfficientNet.state_dict()`` (optionally under ``'state_dict'``)
@@ -200,7 +228,7 @@ class EfficientNetUNet2D(BaseModule):
                  share_gradient: bool = True,
                  drop_connect_rate: float = 0.0,
                  with_cp: bool = False,
-                 channels_last: bool = False,
+                 channels_last: ChannelsLast = False,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if arch not in ARCHS:
@@ -214,7 +242,8 @@ class EfficientNetUNet2D(BaseModule):
         self.share_gradient = share_gradient
         self.drop_connect_rate = drop_connect_rate
         self.with_cp = with_cp
-        self.channels_last = channels_last
+        self.channels_last = check_channels_last(channels_last,
+                                                 'EfficientNetUNet2D')
 
         # image_size=None selects dynamic "SAME" padding (any input size).
         encoder = EfficientNet.from_name(
@@ -354,8 +383,8 @@ class EfficientNetUNet2D(BaseModule):
     def _forward_views(self, imgs: Tensor) -> List[Tensor]:
         """``(N, 3, H, W)`` -> one ``(N, C, h_s, w_s)`` per out scale."""
         # ONNX has no memory formats: a traced graph keeps the layout as is
-        if (self.channels_last and not self.training
-                and not torch.jit.is_tracing()):
+        if (use_channels_last(self.channels_last, imgs, 2)
+                and not self.training and not torch.jit.is_tracing()):
             imgs = imgs.contiguous(memory_format=torch.channels_last)
         outs = self.decode(self.encode(imgs))
         return [outs[s] for s in self.out_scales]

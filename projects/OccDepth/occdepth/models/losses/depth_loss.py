@@ -22,6 +22,8 @@ def depth_bce_loss(depth_prob: Tensor, target_bin: Tensor) -> Tensor:
     Args:
         depth_prob: ``(N, D)`` probabilities (softmax output, not logits).
         target_bin: ``(N,)`` long bin index in ``[0, D)``, or -1 for none.
+            A bin ``>= D`` is a RuntimeError (on a GPU: a device-side
+            assertion, reported at the next synchronisation).
 
     Returns:
         Scalar loss.
@@ -31,8 +33,10 @@ def depth_bce_loss(depth_prob: Tensor, target_bin: Tensor) -> Tensor:
                          f'target_bin (N,), got {tuple(depth_prob.shape)} '
                          f'and {tuple(target_bin.shape)}')
     num_bins = depth_prob.shape[1]
-    if bool((target_bin >= num_bins).any()):
-        raise ValueError(f'depth_bce_loss: target bins must be < {num_bins}')
+    # A device-side check: it raises at once on the CPU and when the stream
+    # next synchronises on a GPU, without a host synchronisation per step.
+    torch._assert_async((target_bin < num_bins).all(),
+                        f'depth_bce_loss: target bins must be < {num_bins}')
     fg = target_bin >= 0
     with torch.autocast(device_type=depth_prob.device.type, enabled=False):
         prob = depth_prob.float()

@@ -8,6 +8,8 @@ from typing import Optional, Sequence, Tuple
 import torch
 from torch import Tensor, nn
 
+from projects.OccDepth.occdepth.models.ops.bn_act_conv import bn_act_conv
+
 DILATIONS = (1, 2, 3)
 
 
@@ -289,11 +291,25 @@ class ASPP3D(nn.Module):
         self.relu = nn.ReLU(inplace=True)
 
     def aspp(self, x: Tensor) -> Tensor:
-        """The residual pyramid on ``(B, channels, X, Y, Z)``."""
+        """The residual pyramid on ``(B, channels, X, Y, Z)``.
+
+        While gradients are recorded with batch statistics (in fp32, outside
+        autocast), each branch's ``conv2(relu(bn1(.)))`` runs as
+        :func:`bn_act_conv`, which keeps one tensor instead of two for the
+        backward pass (384 MiB less for the KITTI head at 256x256x32 with 16
+        channels).
+        """
+        fused = (
+            torch.is_grad_enabled() and not torch.jit.is_tracing()
+            and not torch.is_autocast_enabled(x.device.type)
+            and self.bn1[0].training and self.bn1[0].track_running_stats)
         y = x
         for conv1, bn1, conv2, bn2 in zip(self.conv1, self.bn1, self.conv2,
                                           self.bn2):
-            y = y + bn2(conv2(self.relu(bn1(conv1(x)))))
+            if fused:
+                y = y + bn2(bn_act_conv(conv1(x), bn1, 0.0, conv2))
+            else:
+                y = y + bn2(conv2(self.relu(bn1(conv1(x)))))
         return self.relu(y)
 
     def forward(self, x: Tensor) -> Tensor:

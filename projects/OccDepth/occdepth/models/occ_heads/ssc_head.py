@@ -13,6 +13,8 @@ from projects.OccDepth.occdepth.models.occ_heads.context_prior import \
     CPMegaVoxels
 from projects.OccDepth.occdepth.models.utils.activation_checkpoint import \
     checkpoint_module
+from projects.OccDepth.occdepth.models.utils.memory_format import (
+    ChannelsLast, check_channels_last, use_channels_last)
 
 LOSS_NAMES = ('loss_ce', 'loss_sem_scal', 'loss_geo_scal', 'loss_frustum',
               'loss_relation', 'loss_occ')
@@ -77,7 +79,9 @@ class SSCHead(BaseModule):
             (:class:`LayoutPreservingBatchNorm3d`), so the numbers are those
             of the contiguous network. Their convolution weights are stored
             channels-last as well (the state dict keys and values are
-            unchanged). The outputs are contiguous.
+            unchanged). The outputs are contiguous. ``'auto'``: per device
+            (on for CPU tensors, off on CUDA; weights stay contiguous),
+            see models/utils/memory_format.py.
         init_cfg: mmengine initialisation config.
     """
 
@@ -98,7 +102,7 @@ class SSCHead(BaseModule):
                  loss_occ: Optional[dict] = None,
                  bn_momentum: float = 0.1,
                  with_cp: bool = False,
-                 channels_last: bool = False,
+                 channels_last: ChannelsLast = False,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if variant not in VARIANTS:
@@ -128,7 +132,7 @@ class SSCHead(BaseModule):
         self.n_relations = n_relations
         self.decoupled = decoupled
         self.with_cp = with_cp
-        self.channels_last = channels_last
+        self.channels_last = check_channels_last(channels_last, 'SSCHead')
 
         feat = in_channels
         self.process_l1 = nn.Sequential(
@@ -148,7 +152,7 @@ class SSCHead(BaseModule):
         head = SegmentationHeadCascade if decoupled else SegmentationHead
         self.ssc_head = head(head_channels, head_channels, num_classes,
                              (1, 2, 3))
-        if channels_last:
+        if channels_last is True:
             for module in self._output_resolution_stages():
                 module.to(memory_format=torch.channels_last_3d)
         if context_prior:
@@ -209,7 +213,8 @@ class SSCHead(BaseModule):
         x = self._run(self.up_13_l2, x_l3) + x_l2
         x = self._run(self.up_12_l1, x) + x_l1
         # ONNX has no memory formats: a traced graph keeps the layout as is
-        if self.channels_last and not torch.jit.is_tracing():
+        if (use_channels_last(self.channels_last, x, 3)
+                and not torch.jit.is_tracing()):
             x = x.contiguous(memory_format=torch.channels_last_3d)
         if self.variant == 'kitti':
             x = self._run(self.up_l1_lfull, x)

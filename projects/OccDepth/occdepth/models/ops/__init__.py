@@ -4,15 +4,21 @@ Every op ``name`` has a reference ``name_reference``: the direct, readable
 statement of the same maths, used as the test oracle (values and gradients).
 The modules call the optimised op.
 """
+from projects.OccDepth.occdepth.models.ops.bn_act_conv import (
+    bn_act_conv, bn_act_conv_reference)
 from projects.OccDepth.occdepth.models.ops.class_sums import (
     class_sums, class_sums_reference)
 from projects.OccDepth.occdepth.models.ops.frustum_sums import (
     frustum_class_sums, frustum_class_sums_reference)
 from projects.OccDepth.occdepth.models.ops.stereo_cosine import (
     stereo_cosine_fusion, stereo_cosine_reference)
+from projects.OccDepth.occdepth.models.ops.upsample_concat_conv import (
+    upsample_concat_conv, upsample_concat_conv_reference)
 
 __all__ = [
-    'class_sums', 'class_sums_reference', 'frustum_class_sums',
+    'bn_act_conv', 'bn_act_conv_reference', 'class_sums',
+    'class_sums_reference', 'frustum_class_sums',
     'frustum_class_sums_reference', 'stereo_cosine_fusion',
-    'stereo_cosine_reference'
+    'stereo_cosine_reference', 'upsample_concat_conv',
+    'upsample_concat_conv_reference'
 ]

@@ -118,6 +118,10 @@ def frustum_class_sums(prob: Tensor, labels: Tensor, cells: Tensor,
             cum = cum.index_add(1, index[:, v].reshape(-1), flat)
     cum = cum[:, :num_frustums].t()
     codes = index * num_classes + labels[:, None]
-    counts = torch.bincount(codes.reshape(-1), minlength=bins * num_classes)
+    # index_add, not bincount: bincount reads the largest code back to the
+    # host to size its output (a device synchronisation per step)
+    codes = codes.reshape(-1)
+    counts = codes.new_zeros(bins * num_classes).index_add_(
+        0, codes, torch.ones_like(codes))
     counts = counts.reshape(bins, num_classes)[:num_frustums].to(cum.dtype)
     return cum, counts

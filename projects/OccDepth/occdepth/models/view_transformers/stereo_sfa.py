@@ -192,8 +192,11 @@ class StereoSFA(BaseModule):
         weight = torch.stack(weights, dim=1).unsqueeze(-1)
         return (samples * weight).sum(1) / (v * (v - 1))
 
-    def forward(self, feats: List[Tensor], lidar2img: Tensor,
-                img_hw: Sequence[int]) -> Tensor:
+    def forward(self,
+                feats: List[Tensor],
+                lidar2img: Tensor,
+                img_hw: Sequence[int],
+                host_lidar2img: Optional[Tensor] = None) -> Tensor:
         """Build the 3D feature volume.
 
         Args:
@@ -201,6 +204,10 @@ class StereoSFA(BaseModule):
                 with ``h_s >= ceil(H / s)`` and ``w_s >= ceil(W / s)``.
             lidar2img: ``(B, V, 4, 4)`` voxel frame -> augmented pixels.
             img_hw: ``(H, W)`` of the full-resolution image.
+            host_lidar2img: The same matrices on the host, from which the
+                cache keys are made without a device read-back (OccDepth
+                passes them); default: ``lidar2img`` (read back when it is on
+                a device).
 
         Returns:
             Tensor ``(B, C, X, Y, Z)``.
@@ -241,9 +248,12 @@ class StereoSFA(BaseModule):
                 for i in range(b)
             ]
         else:
+            host = lidar2img if host_lidar2img is None else host_lidar2img
+            device = str(lidar2img.device)
             tables = [
                 self.cache.get(
-                    self.cache.key(lidar2img[i], img_hw, shapes, self.scales),
+                    self.cache.key(host[i], img_hw, shapes, self.scales,
+                                   device),
                     lambda i=i: self._sample_tables(lidar2img[i], img_hw,
                                                     shapes)) for i in range(b)
             ]

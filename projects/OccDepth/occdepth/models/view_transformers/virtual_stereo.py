@@ -157,16 +157,17 @@ class VirtualStereo(BaseModule):
         fx = cam2img[:, 0, 0].to(device=device, dtype=torch.float32)
         scale = torch.ones_like(fx)
         if ida_mat is not None:
-            ida = ida_mat.to(device=device, dtype=torch.float32)
-            if ida.shape[0] != batch:
+            if ida_mat.shape[0] != batch:
                 raise ValueError(f'VirtualStereo: expected ida_mat of shape '
                                  f'(B, 3, 3) with B = {batch}, got '
-                                 f'{tuple(ida.shape)}')
-            if (ida[:, 1, 0] != 0).any():
+                                 f'{tuple(ida_mat.shape)}')
+            # Checked on ida_mat where it is given, before it moves: OccDepth
+            # passes its host copy, so no device tensor is read back.
+            if (ida_mat[:, 1, 0] != 0).any():
                 raise ValueError('VirtualStereo: ida_mat mixes u into v '
                                  '(rotation/shear); only flips, crops and '
                                  'resizes keep the virtual view horizontal')
-            scale = ida[:, 0, 0]
+            scale = ida_mat[:, 0, 0].to(device=device, dtype=torch.float32)
         return scale * fx * self.baseline
 
     @staticmethod
@@ -220,9 +221,12 @@ class VirtualStereo(BaseModule):
         zbuf = torch.full((b * h * w, ), -1.0, device=device)
         for target in (first, first + 1):
             ok = has_depth & (target >= 0) & (target < w)
-            flat = (row_base + target.clamp(0, w - 1))[ok]
-            # z-buffer on |disparity|: the nearest source pixel wins.
-            zbuf.scatter_reduce_(0, flat, disp.abs()[ok], reduce='amax')
+            flat = (row_base + target.clamp(0, w - 1)).reshape(-1)
+            # z-buffer on |disparity|: the nearest source pixel wins. The
+            # pixels that splat nowhere add -1, the empty value (a mask
+            # index would read the count of hits back to the host).
+            value = torch.where(ok, disp.abs(), -1.0).reshape(-1)
+            zbuf.scatter_reduce_(0, flat, value, reduce='amax')
         zbuf = zbuf.view(b, h, w)
         hit = zbuf >= 0
         sign = torch.sign(gain).view(b, 1, 1)
