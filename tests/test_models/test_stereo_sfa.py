@@ -203,3 +203,17 @@ def test_builds_from_registry():
     assert sfa.voxel_centers[:, 0].tolist() == [0.5, 1.5, 2.5]
     # no parameters and no state for the parameter-free fusions
     assert not list(sfa.parameters()) and not sfa.state_dict()
+
+
+def test_cosine_fusion_stays_fp32_under_autocast():
+    """bf16 maps from an autocast backbone are fused in fp32: the output
+    equals the fp32 fusion of the same (bf16-rounded) values exactly."""
+    _, lidar2img = _stereo_example()
+    gen = torch.Generator().manual_seed(0)
+    feat = torch.randn(1, 2, 64, 1, 2, generator=gen).bfloat16()
+    sfa = StereoSFA(**GRID, scales=(1, ), fusion='cosine')
+    expected = sfa([feat.float()], lidar2img, IMG_HW)
+    with torch.autocast(device_type='cpu', dtype=torch.bfloat16):
+        out = sfa([feat], lidar2img, IMG_HW)
+    assert out.dtype == torch.float32
+    assert torch.equal(out, expected)

@@ -13,6 +13,7 @@ Features are gathered as rows ``(N, C)`` of channels-last tables with one
 over contiguous channels. The stereo cosine fusion, the configuration of the
 paper, runs as the fused op :func:`ops.stereo_cosine_fusion`.
 """
+import contextlib
 import math
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
@@ -257,15 +258,21 @@ class StereoSFA(BaseModule):
                     lambda i=i: self._sample_tables(lidar2img[i], img_hw,
                                                     shapes)) for i in range(b)
             ]
-        if self.fusion == 'cosine' and v == 2 and not tracing:
-            rows = stereo_cosine_fusion([t['index'] for t in tables],
-                                        [t['both'] for t in tables], feats)
-        else:
-            fov = torch.stack([t['fov'] for t in tables])
-            rows = None
-            for samples in self._gather_rows(feats, tables):
-                fused = self._fuse_rows(samples, fov)
-                rows = fused if rows is None else rows + fused
+        # autocast off: its matmul-like ops (the cosine's dot product) would
+        # otherwise run in fp16 / bf16 on the fp32 maps
+        device_type = feats[0].device.type
+        with (torch.autocast(device_type=device_type, enabled=False)
+              if torch.amp.is_autocast_available(device_type) else
+              contextlib.nullcontext()):
+            if self.fusion == 'cosine' and v == 2 and not tracing:
+                rows = stereo_cosine_fusion([t['index'] for t in tables],
+                                            [t['both'] for t in tables], feats)
+            else:
+                fov = torch.stack([t['fov'] for t in tables])
+                rows = None
+                for samples in self._gather_rows(feats, tables):
+                    fused = self._fuse_rows(samples, fov)
+                    rows = fused if rows is None else rows + fused
         volume = rows.transpose(1, 2).reshape(b, -1, *self.grid_size)
         if self.fusion == 'concat':
             volume = self.reduce(volume)
