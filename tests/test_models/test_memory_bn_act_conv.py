@@ -11,26 +11,7 @@ from projects.OccDepth.occdepth.models.occ_heads.blocks3d import (
     ASPP3D, SegmentationHeadCascade)
 from projects.OccDepth.occdepth.models.ops import (bn_act_conv,
                                                    bn_act_conv_reference)
-
-
-def saved_floats(module, run):
-    """Floats saved for backward by ``run()`` (parameters and buffers
-    excluded, each storage once), and what ``run()`` returned."""
-    own = {
-        t.untyped_storage().data_ptr()
-        for t in list(module.parameters()) + list(module.buffers())
-    }
-    sizes = {}
-
-    def pack(t):
-        ptr = t.untyped_storage().data_ptr()
-        if ptr not in own:
-            sizes[ptr] = t.untyped_storage().nbytes() // t.element_size()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        out = run()
-    return sorted(sizes.values()), out
+from tests.test_models.saved_tensors import saved_floats
 
 
 def test_bn_act_conv_by_hand():

@@ -14,26 +14,7 @@ from projects.OccDepth.occdepth.models.backbones.efficientnet_unet2d import \
     UpSampleBN
 from projects.OccDepth.occdepth.models.ops import (
     upsample_concat_conv, upsample_concat_conv_reference)
-
-
-def saved_floats(module, run):
-    """Floats of the tensors saved for backward by ``run()``, parameters and
-    buffers excluded, each storage counted once."""
-    own = {
-        t.untyped_storage().data_ptr()
-        for t in list(module.parameters()) + list(module.buffers())
-    }
-    sizes = {}
-
-    def pack(t):
-        ptr = t.untyped_storage().data_ptr()
-        if ptr not in own:
-            sizes[ptr] = t.untyped_storage().nbytes() // t.element_size()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        out = run()
-    return sorted(sizes.values()), out
+from tests.test_models.saved_tensors import saved_floats
 
 
 def test_upsample_concat_conv_by_hand():
