@@ -39,20 +39,16 @@ import time
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
-import torch
 
 from projects.OccDepth.occdepth.datasets.kitti_calibration import \
     sequence_number
-from projects.OccDepth.occdepth.datasets.semantickitti import \
-    stereo_calibration
-from projects.OccDepth.occdepth.models.utils.geometry import build_lidar2img
 from tools.dataset_converters import synthetic_streets as st
 from tools.dataset_converters.synthetic_kitti import (FRAME_STEP, Frame,
                                                       check_arguments,
+                                                      render_stereo,
                                                       start_sequence,
                                                       write_frame, write_poses)
-from tools.dataset_converters.synthetic_sensors import (face_neighbours,
-                                                        render_view)
+from tools.dataset_converters.synthetic_sensors import face_neighbours
 from tools.dataset_converters.synthetic_voxels import (Grid, free_radius,
                                                        voxelize)
 
@@ -286,16 +282,8 @@ def make_benchmark_frame(prims: Sequence[st.Primitive], ground: GroundPlane,
     paint_ground(labels, instances, grid, ground, rng)
     occupied = labels != 0
     radius = free_radius(occupied)
-    cam2img, lidar2cam = stereo_calibration(calib)
-    lidar2img = build_lidar2img(
-        torch.from_numpy(cam2img), torch.from_numpy(lidar2cam)).numpy()
-    images, depths = [], []
-    for view in range(2):
-        rgb, depth = render_view(labels, instances, radius, grid,
-                                 lidar2img[view], image_size,
-                                 (*noise_seed, view))
-        images.append(rgb)
-        depths.append(depth)
+    lidar2img, images, depths = render_stereo(labels, instances, radius, grid,
+                                              calib, image_size, noise_seed)
     observed, hits = camera_observation(occupied, grid, lidar2img[0],
                                         depths[0])
     return Frame(

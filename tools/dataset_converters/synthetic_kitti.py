@@ -79,16 +79,20 @@ class Frame:
     depth: np.ndarray
 
 
-def make_frame(street: Street, grid: Grid, calib: Dict[str, np.ndarray],
-               image_size: Sequence[int], index: int,
-               noise_seed: Sequence[int]) -> Frame:
-    """Voxelise, scan and render frame ``index`` (scan ``5 * index``)."""
-    scan = FRAME_STEP * index
-    labels, instances = voxelize(street, grid, street.ego_speed * scan, scan)
-    occupied = labels != 0
-    radius = free_radius(occupied)
-    observed, observed_first, scan_hits = lidar_observation(
-        occupied, radius, grid)
+# (lidar2img of both views, their RGB images, their depth maps)
+StereoViews = Tuple[np.ndarray, List[np.ndarray], List[np.ndarray]]
+
+
+def render_stereo(labels: np.ndarray, instances: np.ndarray,
+                  radius: np.ndarray, grid: Grid, calib: Dict[str, np.ndarray],
+                  image_size: Sequence[int],
+                  noise_seed: Tuple[int, ...]) -> StereoViews:
+    """Render the left and right images and depth maps of a voxel scene.
+
+    Returns:
+        ``lidar2img`` (2, 4, 4) of the rig, the two RGB images and the two
+        depth maps.
+    """
     cam2img, lidar2cam = stereo_calibration(calib)
     lidar2img = build_lidar2img(
         torch.from_numpy(cam2img), torch.from_numpy(lidar2cam)).numpy()
@@ -99,6 +103,21 @@ def make_frame(street: Street, grid: Grid, calib: Dict[str, np.ndarray],
                                  (*noise_seed, view))
         images.append(rgb)
         depths.append(depth)
+    return lidar2img, images, depths
+
+
+def make_frame(street: Street, grid: Grid, calib: Dict[str, np.ndarray],
+               image_size: Sequence[int], index: int,
+               noise_seed: Sequence[int]) -> Frame:
+    """Voxelise, scan and render frame ``index`` (scan ``5 * index``)."""
+    scan = FRAME_STEP * index
+    labels, instances = voxelize(street, grid, street.ego_speed * scan, scan)
+    occupied = labels != 0
+    radius = free_radius(occupied)
+    observed, observed_first, scan_hits = lidar_observation(
+        occupied, radius, grid)
+    lidar2img, images, depths = render_stereo(labels, instances, radius, grid,
+                                              calib, image_size, noise_seed)
     return Frame(
         labels=labels,
         invalid=~observed,
