@@ -1,9 +1,11 @@
 """Batch augmentations on normalised views (the released strong aug)."""
 import math
+import os.path as osp
 
 import pytest
 import torch
 from mmdet3d.registry import MODELS
+from mmengine.config import Config
 
 from projects.OccDepth.occdepth.models.batch_augments import (
     BatchErasing, BatchGaussianBlur, BatchGrayscale)
@@ -11,22 +13,13 @@ from projects.OccDepth.occdepth.models.data_preprocessor import \
     SSCDataPreprocessor
 
 # the authors' use_strong_img_aug: per view, p 0.3 blur; p 0.3 branch of
-# grayscale p 0.1 and erasing p 0.5
-RELEASED_STRONG_AUG = [
-    dict(type='BatchGaussianBlur', prob=0.3, kernel_size=3, sigma=(0.1, 2.0)),
-    dict(
-        type='BatchRandomApply',
-        prob=0.3,
-        transforms=[
-            dict(type='BatchGrayscale', prob=0.1),
-            dict(
-                type='BatchErasing',
-                prob=0.5,
-                scale=(0.01, 0.02),
-                ratio=(0.3, 3.0),
-                value=0.0)
-        ])
-]
+# grayscale p 0.1 and erasing p 0.5 (the statistics below check these
+# probabilities on the config's own list)
+RELEASED_STRONG_AUG = Config.fromfile(
+    osp.join(
+        osp.dirname(__file__), '..', '..', 'configs',
+        'occdepth_kitti_released_strongimgaug.py')
+).model.data_preprocessor.batch_augments
 
 
 def binomial_ok(count: int, n: int, p: float, sds: float = 5.0) -> bool:

@@ -23,18 +23,20 @@ GRID = (32, 32, 16)
 VOXEL = 0.6
 ORIGIN = (0.0, -9.6, -4.8)
 
+# the small benchmark every test here reads
+BENCH = dict(
+    sequences=('00', ),
+    frames=3,
+    seed=0,
+    image_size=IMG_HW,
+    grid_size=GRID,
+    voxel_size=VOXEL)
+
 
 @pytest.fixture(scope='module')
 def bench(tmp_path_factory):
     root = str(tmp_path_factory.mktemp('bench'))
-    sb.generate_benchmark(
-        root,
-        sequences=('00', ),
-        frames=3,
-        seed=0,
-        image_size=IMG_HW,
-        grid_size=GRID,
-        voxel_size=VOXEL)
+    sb.generate_benchmark(root, **BENCH)
     return root
 
 
@@ -73,14 +75,7 @@ def test_reads_back_through_the_dataset(bench):
 
 def test_same_seed_same_bytes_and_frames_differ(bench, tmp_path):
     again = str(tmp_path / 'again')
-    sb.generate_benchmark(
-        again,
-        sequences=('00', ),
-        frames=3,
-        seed=0,
-        image_size=IMG_HW,
-        grid_size=GRID,
-        voxel_size=VOXEL)
+    sb.generate_benchmark(again, **BENCH)
 
     def digests(root):
         out = {}
