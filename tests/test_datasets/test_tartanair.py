@@ -455,6 +455,15 @@ def test_dataset_split_and_errors(raw_root, exported, tmp_path):
             difficulties=['Easy'],
             trajectories=['P000'],
             grid_size=(16, 16, 16))
+    with pytest.raises(ValueError, match="split must be one of .*'tset'"):
+        ta.TartanAirSSCDataset(
+            data_root=raw_root, label_root=exported, split='tset')
+    with pytest.raises(ValueError, match='num_views must be 1 .* got 3'):
+        ta.TartanAirSSCDataset(
+            data_root=raw_root,
+            label_root=exported,
+            trajectories=['P000'],
+            num_views=3)
     copy_root = str(tmp_path / 'raw')
     shutil.copytree(raw_root, copy_root)
     os.remove(

@@ -51,7 +51,7 @@ from mmengine.config import Config, DictAction  # noqa: E402
 from projects.OccDepth.occdepth.engine.config_loading import (  # noqa: E402
     image_size, load_config)
 from projects.OccDepth.occdepth.engine.profiling import (  # noqa: E402
-    PartTimer, PeakMemory, measure, synthetic_batch)
+    PartTimer, PeakMemory, measure, synthetic_batch, train_optim_cfg)
 from projects.OccDepth.occdepth.engine.threads import \
     configure_cpu_threads  # noqa: E402
 from projects.OccDepth.occdepth.models.losses import (  # noqa: E402
@@ -157,17 +157,6 @@ def amp_dtype(args: argparse.Namespace,
                      "scaling is mmengine's AmpOptimWrapper, which needs "
                      'CUDA')
     return getattr(torch, name)
-
-
-def train_optim_cfg(cfg: Config, amp: Optional[torch.dtype]) -> Dict:
-    """The config's optimiser wrapper; with fp16 autocast the
-    ``AmpOptimWrapper`` of ``tools/train.py --amp``."""
-    optim_cfg = dict(
-        cfg.get('optim_wrapper', dict(optimizer=dict(type='AdamW', lr=2e-4))))
-    if amp == torch.float16:
-        optim_cfg.update(
-            type='AmpOptimWrapper', loss_scale='dynamic', dtype='float16')
-    return optim_cfg
 
 
 def make_timer(model, device: torch.device) -> PartTimer:

@@ -59,7 +59,8 @@ def split_sequences(splits: Dict[str, Tuple[str, ...]], split: Optional[str],
                     num_views: int) -> Sequence[Union[str, int]]:
     """Check the view count and pick the sequences of a dataset.
 
-    The constructor checks that SemanticKITTI and SSCBench-KITTI-360 share.
+    The constructor checks that SemanticKITTI, SSCBench-KITTI-360 and
+    SemanticTartanAir share (TartanAir calls its sequences trajectories).
 
     Args:
         splits: Split name -> its sequences.

@@ -32,6 +32,7 @@ from projects.OccDepth.occdepth.datasets.label_maps import (IGNORE_INDEX,
                                                             TARTANAIR_CLASSES,
                                                             TARTANAIR_PALETTE)
 from projects.OccDepth.occdepth.datasets.seeding import SeededDatasetMixin
+from projects.OccDepth.occdepth.datasets.semantickitti import split_sequences
 
 TARTANAIR_GRID_SIZE = (120, 48, 120)
 TARTANAIR_VOXEL_SIZE = 0.1
@@ -188,14 +189,8 @@ class TartanAirSSCDataset(SeededDatasetMixin, BaseDataset):
                  voxel_origin: Sequence[float] = TARTANAIR_VOXEL_ORIGIN,
                  num_views: int = 2,
                  **kwargs) -> None:
-        if num_views not in (1, 2):
-            raise ValueError(f'num_views must be 1 (left image) or 2 '
-                             f'(stereo), got {num_views}')
-        if trajectories is None:
-            if split not in TARTANAIR_SPLITS:
-                raise ValueError(f'split must be one of '
-                                 f'{sorted(TARTANAIR_SPLITS)}, got {split!r}')
-            trajectories = TARTANAIR_SPLITS[split]
+        trajectories = split_sequences(TARTANAIR_SPLITS, split, trajectories,
+                                       num_views)
         self.trajectories = tuple(str(t) for t in trajectories)
         self.difficulties = tuple(difficulties)
         self.scene = scene

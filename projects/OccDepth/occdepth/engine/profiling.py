@@ -26,6 +26,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 import numpy as np
 import torch
 from mmdet3d.structures import Det3DDataSample
+from mmengine.config import Config
 from torch import nn
 
 from projects.OccDepth.occdepth.datasets.kitti_calibration import \
@@ -302,6 +303,17 @@ def synthetic_batch(model,
             rng.uniform(0, 60, (h, w)).astype(np.float32))
         samples.append(sample)
     return dict(inputs=dict(imgs=imgs), data_samples=samples)
+
+
+def train_optim_cfg(cfg: Config, amp: Optional[torch.dtype]) -> Dict:
+    """The config's optimiser wrapper; with fp16 autocast the
+    ``AmpOptimWrapper`` of ``tools/train.py --amp``."""
+    optim_cfg = dict(
+        cfg.get('optim_wrapper', dict(optimizer=dict(type='AdamW', lr=2e-4))))
+    if amp == torch.float16:
+        optim_cfg.update(
+            type='AmpOptimWrapper', loss_scale='dynamic', dtype='float16')
+    return optim_cfg
 
 
 def measure(step, repeats: int, warmup: int, timer: Optional[PartTimer],

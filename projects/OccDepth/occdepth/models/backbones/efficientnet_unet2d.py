@@ -21,6 +21,7 @@ from mmengine.runner.checkpoint import CheckpointLoader
 from torch import Tensor, nn
 
 from projects.OccDepth.occdepth.models.ops.bn_act_conv import bn_act_conv
+from projects.OccDepth.occdepth.models.ops.mbconv import mbconv_forward
 from projects.OccDepth.occdepth.models.ops.upsample_concat_conv import \
     upsample_concat_conv
 from projects.OccDepth.occdepth.models.utils.activation_checkpoint import \
@@ -353,14 +354,33 @@ class EfficientNetUNet2D(BaseModule):
         return module(*args)
 
     def encode(self, x: Tensor) -> List[Tensor]:
-        """Encoder taps: image, strides 2, 4, 8, 16 and the head conv."""
+        """Encoder taps: image, strides 2, 4, 8, 16 and the head conv.
+
+        While gradients are recorded (in fp32, outside autocast, without
+        ``with_cp``) the blocks run as :func:`mbconv_forward`: the package's
+        operations, keeping for the backward pass only each block's
+        convolution outputs and recomputing the BN -> swish (-> padding,
+        squeeze-excitation gate) between them, the stem's BN -> swish with
+        block 0; the same numbers as the package's forward.
+        """
         enc = self.encoder
         taps = [x]
-        x = enc._swish(enc._bn0(enc._conv_stem(x)))
+        recompute = (not self.with_cp and torch.is_grad_enabled()
+                     and not torch.jit.is_tracing()
+                     and not torch.is_autocast_enabled(x.device.type)
+                     and (x.requires_grad or any(p.requires_grad
+                                                 for p in enc.parameters())))
+        x = enc._conv_stem(x)
+        if not recompute:
+            x = enc._swish(enc._bn0(x))
         num_blocks = len(enc._blocks)
         for idx, block in enumerate(enc._blocks):
             rate = self.drop_connect_rate * idx / num_blocks
-            if self.with_cp and x.requires_grad:
+            if recompute:
+                # the stem's BN -> swish joins block 0's depthwise conv
+                stem = (enc._bn0, enc._swish) if idx == 0 else (None, None)
+                x = mbconv_forward(block, x, rate or None, *stem)
+            elif self.with_cp and x.requires_grad:
                 x = checkpoint_module(block, x, rate or None)
             else:
                 x = block(x, drop_connect_rate=rate or None)

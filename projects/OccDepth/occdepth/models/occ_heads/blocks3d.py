@@ -9,6 +9,8 @@ import torch
 from torch import Tensor, nn
 
 from projects.OccDepth.occdepth.models.ops.bn_act_conv import bn_act_conv
+from projects.OccDepth.occdepth.models.ops.recompute_conv import (
+    batch_norm, recompute_prefix_conv)
 
 DILATIONS = (1, 2, 3)
 
@@ -246,6 +248,24 @@ class Upsample(nn.Module):
         """Apply the block."""
         return self.main(x)
 
+    def forward_into(self, conv: nn.Conv3d, x: Tensor) -> Tensor:
+        """``conv(self(x))`` keeping, of the block, only the transposed
+        convolution's output for the backward pass.
+
+        BN -> ReLU and ``conv`` run as :func:`recompute_prefix_conv`: the
+        backward pass recomputes BN -> ReLU from the saved transposed
+        convolution output (same kernels, same numbers) instead of keeping
+        the BN input and the ReLU output.
+        """
+        conv_t, bn, relu = self.main
+
+        def bn_relu(t: Tensor, recompute: bool) -> Tensor:
+            return relu(batch_norm(bn, t, recompute))
+
+        return recompute_prefix_conv(bn_relu, conv_t(x), list(bn.parameters()),
+                                     conv.weight, conv.bias, conv.stride,
+                                     conv.padding, conv.dilation, conv.groups)
+
 
 class ASPP3D(nn.Module):
     """Residual 3D atrous spatial pyramid (MonoScene ``ASPP``).
@@ -340,9 +360,14 @@ class SegmentationHead(ASPP3D):
         self.conv_classes = nn.Conv3d(
             planes, num_classes, kernel_size=3, padding=1)
 
-    def forward(self, x: Tensor) -> Tensor:
-        """``(B, in, X, Y, Z) -> (B, num_classes, X, Y, Z)`` logits."""
-        x = self.aspp(self.relu(self.conv0(x)))
+    def forward(self, x: Tensor, up: Optional[Upsample] = None) -> Tensor:
+        """``(B, in, X, Y, Z) -> (B, num_classes, X, Y, Z)`` logits.
+
+        With ``up``, ``x`` is the input of that block, run first through
+        :meth:`Upsample.forward_into` ``conv0``.
+        """
+        x = self.conv0(x) if up is None else up.forward_into(self.conv0, x)
+        x = self.aspp(self.relu(x))
         return self.conv_classes(x)
 
 
@@ -375,9 +400,16 @@ class SegmentationHeadCascade(ASPP3D):
         self.conv_classes = nn.Conv3d(
             planes + 2, num_classes, kernel_size=3, padding=1)
 
-    def forward(self, x: Tensor) -> Tuple[Tensor, Tensor]:
-        """Return ``(ssc_logits (B,N,X,Y,Z), occ_logits (B,2,X,Y,Z))``."""
-        x = self.aspp(self.relu(self.conv0(x)))
+    def forward(self,
+                x: Tensor,
+                up: Optional[Upsample] = None) -> Tuple[Tensor, Tensor]:
+        """Return ``(ssc_logits (B,N,X,Y,Z), occ_logits (B,2,X,Y,Z))``.
+
+        With ``up``, ``x`` is the input of that block, run first through
+        :meth:`Upsample.forward_into` ``conv0``.
+        """
+        x = self.conv0(x) if up is None else up.forward_into(self.conv0, x)
+        x = self.aspp(self.relu(x))
         occ_logits = self.occ_classes(x)
         occ_prob = occ_logits.softmax(dim=1)
         # conv_classes(cat([x, occ_prob])) without the concatenated copy

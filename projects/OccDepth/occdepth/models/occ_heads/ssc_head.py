@@ -216,14 +216,31 @@ class SSCHead(BaseModule):
         if (use_channels_last(self.channels_last, x, 3)
                 and not torch.jit.is_tracing()):
             x = x.contiguous(memory_format=torch.channels_last_3d)
-        if self.variant == 'kitti':
-            x = self._run(self.up_l1_lfull, x)
+        head = self._output_resolution(x)
         if self.decoupled:
-            outputs['ssc_logits'], outputs['occ_logits'] = self._run(
-                self.ssc_head, x)
+            outputs['ssc_logits'], outputs['occ_logits'] = head
         else:
-            outputs['ssc_logits'] = self._run(self.ssc_head, x)
+            outputs['ssc_logits'] = head
         return {name: out.contiguous() for name, out in outputs.items()}
+
+    def _output_resolution(self, x: Tensor) -> Any:
+        """``up_l1_lfull`` (kitti) and ``ssc_head``: the head's outputs.
+
+        While gradients are recorded (in fp32, outside autocast, without
+        ``with_cp``), ``up_l1_lfull``'s BN -> ReLU and the head's ``conv0``
+        run as :meth:`Upsample.forward_into`: the backward pass recomputes
+        BN -> ReLU from the transposed convolution's output instead of
+        keeping the BN input and the ReLU output (the same numbers; one
+        output-resolution tensor less, 128 MiB at 256x256x32 with 16
+        channels).
+        """
+        if self.variant != 'kitti':
+            return self._run(self.ssc_head, x)
+        if (self.with_cp or not torch.is_grad_enabled()
+                or torch.jit.is_tracing()
+                or torch.is_autocast_enabled(x.device.type)):
+            return self._run(self.ssc_head, self._run(self.up_l1_lfull, x))
+        return self.ssc_head(x, self.up_l1_lfull)
 
     @property
     def uses_frustum_cells(self) -> bool:
