@@ -307,3 +307,15 @@ def test_tool_prints_every_part(mode, tmp_path, capsys):
             model(**data, mode='predict')
             assert total['flops'] == _torch_flops(
                 lambda: model(**data, mode='predict'))
+
+
+@pytest.mark.parametrize('device, message', [
+    ('meta', "--device must be 'cpu' or 'cuda"),
+    ('tpu', '--device tpu: Expected one of'),
+    ('cuda:x', '--device cuda:x'),
+])
+def test_cli_rejects_a_bad_device(device, message, capsys):
+    with pytest.raises(SystemExit):
+        _load_tool().parse_args(
+            ['configs/occdepth_demo.py', '--device', device])
+    assert message in capsys.readouterr().err

@@ -51,7 +51,8 @@ from mmengine.config import Config, DictAction  # noqa: E402
 from projects.OccDepth.occdepth.engine.config_loading import (  # noqa: E402
     image_size, load_config)
 from projects.OccDepth.occdepth.engine.profiling import (  # noqa: E402
-    PartTimer, PeakMemory, measure, synthetic_batch, train_optim_cfg)
+    PartTimer, PeakMemory, measure, parse_device, synthetic_batch,
+    train_optim_cfg)
 from projects.OccDepth.occdepth.engine.threads import \
     configure_cpu_threads  # noqa: E402
 from projects.OccDepth.occdepth.models.losses import (  # noqa: E402
@@ -129,16 +130,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         help='override settings of the config, key=value pairs')
     args = parser.parse_args(argv)
     try:
-        args.device = torch.device(args.device)
-    except RuntimeError as exc:
-        parser.error(f'--device {args.device}: {exc}')
-    if args.device.type not in ('cpu', 'cuda'):
-        parser.error(f"--device must be 'cpu' or 'cuda[:N]', got "
-                     f'{args.device}')
-    if args.device.type == 'cuda' and not torch.cuda.is_available():
-        parser.error(f'--device {args.device}: CUDA is not available '
-                     f'(torch {torch.__version__}, CUDA build: '
-                     f'{torch.version.cuda or "none"})')
+        args.device = parse_device(args.device)
+    except ValueError as exc:
+        parser.error(str(exc))
     if args.amp_dtype is not None and not args.amp:
         parser.error('--amp-dtype needs --amp')
     args.amp_dtype = amp_dtype(args, parser)

@@ -29,11 +29,12 @@ if 'OMP_WAIT_POLICY' not in os.environ:
 sys.path.insert(0,
                 osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
-import torch  # noqa: E402
 from mmengine.config import DictAction  # noqa: E402
 
 from projects.OccDepth.occdepth.engine.config_loading import (  # noqa: E402
     image_size, load_config)
+from projects.OccDepth.occdepth.engine.profiling import \
+    parse_device  # noqa: E402
 from projects.OccDepth.occdepth.engine.roofline import (  # noqa: E402
     calls_table, markdown_table, run_roofline)
 from projects.OccDepth.occdepth.engine.threads import \
@@ -82,14 +83,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         parser.error('--repeats and --ceiling-repeats must be at least 1, '
                      '--warmup at least 0')
     try:
-        args.device = torch.device(args.device)
-    except RuntimeError as exc:
-        parser.error(f'--device {args.device}: {exc}')
-    if args.device.type not in ('cpu', 'cuda'):
-        parser.error(f"--device must be 'cpu' or 'cuda[:N]', got "
-                     f'{args.device}')
-    if args.device.type == 'cuda' and not torch.cuda.is_available():
-        parser.error(f'--device {args.device}: CUDA is not available')
+        args.device = parse_device(args.device)
+    except ValueError as exc:
+        parser.error(str(exc))
     return args
 
 

@@ -43,6 +43,27 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def parse_device(text: str) -> torch.device:
+    """The ``--device`` of the analysis tools: ``cpu``, ``cuda`` or
+    ``cuda:N``, checked.
+
+    Raises:
+        ValueError: if ``text`` is not such a device, or CUDA is asked for
+            where it is not available.
+    """
+    try:
+        device = torch.device(text)
+    except RuntimeError as exc:
+        raise ValueError(f'--device {text}: {exc}') from exc
+    if device.type not in ('cpu', 'cuda'):
+        raise ValueError(f"--device must be 'cpu' or 'cuda[:N]', got {text}")
+    if device.type == 'cuda' and not torch.cuda.is_available():
+        raise ValueError(f'--device {text}: CUDA is not available (torch '
+                         f'{torch.__version__}, CUDA build: '
+                         f'{torch.version.cuda or "none"})')
+    return device
+
+
 def current_mib(device: torch.device) -> float:
     """Memory in use now: resident set (CPU) or allocated tensors (GPU)."""
     if device.type == 'cuda':
