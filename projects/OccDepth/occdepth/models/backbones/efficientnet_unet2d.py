@@ -21,6 +21,8 @@ from mmengine.runner.checkpoint import CheckpointLoader
 from torch import Tensor, nn
 
 from projects.OccDepth.occdepth.models.ops.bn_act_conv import bn_act_conv
+from projects.OccDepth.occdepth.models.ops.grad_recording import \
+    records_fp32_graph
 from projects.OccDepth.occdepth.models.ops.mbconv import mbconv_forward
 from projects.OccDepth.occdepth.models.ops.upsample_concat_conv import \
     upsample_concat_conv
@@ -151,8 +153,7 @@ class UpSampleBN(nn.Module):
 
     def forward(self, x: Tensor, skip: Tensor) -> Tensor:
         conv = self.layers[0]
-        if (torch.is_grad_enabled() and not torch.jit.is_tracing()
-                and not torch.is_autocast_enabled(x.device.type)
+        if (records_fp32_graph(x)
                 and any(t.requires_grad for t in (x, skip, conv.weight))):
             out = upsample_concat_conv(x, skip, conv.weight, conv.bias,
                                        conv.padding[0])
@@ -365,9 +366,7 @@ class EfficientNetUNet2D(BaseModule):
         """
         enc = self.encoder
         taps = [x]
-        recompute = (not self.with_cp and torch.is_grad_enabled()
-                     and not torch.jit.is_tracing()
-                     and not torch.is_autocast_enabled(x.device.type)
+        recompute = (not self.with_cp and records_fp32_graph(x)
                      and (x.requires_grad or any(p.requires_grad
                                                  for p in enc.parameters())))
         x = enc._conv_stem(x)

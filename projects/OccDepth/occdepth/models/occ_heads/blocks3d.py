@@ -9,6 +9,8 @@ import torch
 from torch import Tensor, nn
 
 from projects.OccDepth.occdepth.models.ops.bn_act_conv import bn_act_conv
+from projects.OccDepth.occdepth.models.ops.grad_recording import \
+    records_fp32_graph
 from projects.OccDepth.occdepth.models.ops.recompute_conv import (
     batch_norm, recompute_prefix_conv)
 
@@ -320,9 +322,8 @@ class ASPP3D(nn.Module):
         channels).
         """
         fused = (
-            torch.is_grad_enabled() and not torch.jit.is_tracing()
-            and not torch.is_autocast_enabled(x.device.type)
-            and self.bn1[0].training and self.bn1[0].track_running_stats)
+            records_fp32_graph(x) and self.bn1[0].training
+            and self.bn1[0].track_running_stats)
         y = x
         for conv1, bn1, conv2, bn2 in zip(self.conv1, self.bn1, self.conv2,
                                           self.bn2):

@@ -11,6 +11,8 @@ from projects.OccDepth.occdepth.models.occ_heads.blocks3d import (
     Downsample, Process, SegmentationHead, SegmentationHeadCascade, Upsample)
 from projects.OccDepth.occdepth.models.occ_heads.context_prior import \
     CPMegaVoxels
+from projects.OccDepth.occdepth.models.ops.grad_recording import \
+    records_fp32_graph
 from projects.OccDepth.occdepth.models.utils.activation_checkpoint import \
     checkpoint_module
 from projects.OccDepth.occdepth.models.utils.memory_format import (
@@ -236,9 +238,7 @@ class SSCHead(BaseModule):
         """
         if self.variant != 'kitti':
             return self._run(self.ssc_head, x)
-        if (self.with_cp or not torch.is_grad_enabled()
-                or torch.jit.is_tracing()
-                or torch.is_autocast_enabled(x.device.type)):
+        if self.with_cp or not records_fp32_graph(x):
             return self._run(self.ssc_head, self._run(self.up_l1_lfull, x))
         return self.ssc_head(x, self.up_l1_lfull)
 
